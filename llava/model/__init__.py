@@ -1,0 +1,6 @@
+"""LLaVA-1.5 model: config, vision tower, projector, decoder with DUET insertion points, loader."""
+
+from llava.model.configuration_llava import LlavaConfig
+from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM, LlavaLlamaModel
+
+__all__ = ["LlavaConfig", "LlavaLlamaForCausalLM", "LlavaLlamaModel"]

@@ -1,0 +1,1 @@
+"""LLaVA language-model heads."""

@@ -1,0 +1,1 @@
+"""Vision backbones: LLaVA-1.5 reads features from a CLIP ViT."""

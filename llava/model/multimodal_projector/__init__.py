@@ -1,0 +1,1 @@
+"""Projectors from vision features to the LLM's embedding space."""
