@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import CLIPImageProcessor, CLIPVisionConfig, PreTrainedTokenizerBase
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerBase,
+)
 
 from llava.model import LlavaConfig, LlavaLlamaForCausalLM
 from llava.testing.tiny_tokenizer import build_tiny_tokenizer
@@ -106,3 +113,23 @@ def random_images(count: int, image_size: int = 336, seed: int = 0) -> torch.Ten
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(count, 3, image_size, image_size, generator=generator)
 
+
+
+def save_tiny_base_models(root: Path, image_size: int = 224, seed: int = 0) -> tuple[Path, Path]:
+    """The two starting points of LLaVA training, tiny: a Vicuna-like LLM folder and a CLIP folder.
+
+    The LLM is saved as a plain `LlamaForCausalLM` with its tokenizer (what `lmsys/vicuna-7b-v1.5` is), so training
+    goes through the same path as on real checkpoints: `--model_name_or_path <llm> --vision_tower <clip>`.
+    """
+    torch.manual_seed(seed)
+    root = Path(root)
+    llm_dir, clip_dir = root / "tiny-vicuna", root / f"tiny-clip-{image_size}"
+    tokenizer = build_tiny_tokenizer()
+    llama = read_tiny_config("llama")
+    llama["vocab_size"] = len(tokenizer)
+    llm = LlamaForCausalLM(LlamaConfig(**llama, pad_token_id=tokenizer.pad_token_id))
+    llm.save_pretrained(llm_dir)
+    tokenizer.save_pretrained(llm_dir)
+    CLIPVisionModel(CLIPVisionConfig(**read_tiny_config(f"clip_vision_{image_size}"))).save_pretrained(clip_dir)
+    clip_image_processor(image_size).save_pretrained(clip_dir)
+    return llm_dir, clip_dir

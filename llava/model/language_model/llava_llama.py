@@ -25,6 +25,7 @@ from llava.model.language_model.t2v_pruning import TokenState, compact_positions
 from llava.model.multimodal_encoder.clip_encoder import CLIPVisionTower
 from llava.model.multimodal_inputs import detect_padding_side, splice_image_features
 from llava.model.multimodal_projector.builder import build_vision_projector
+from llava.model.state_dict_io import load_weight_file, strip_prefix
 from llava.model.t2v_queries import resolve_t2v_queries
 
 VISION_TOWER_PREFIX = "model.vision_tower."
@@ -81,6 +82,38 @@ class LlavaLlamaModel(LlamaModel):
             self.mm_projector = build_vision_projector(config.mm_projector_type, config.mm_hidden_size, config.hidden_size)
         self.duet: DuetConfig | None = DuetConfig.from_dict(config.duet) if config.duet else None
         self.post_init()
+
+    def attach_vision_modules(
+        self,
+        vision_tower: str,
+        select_layer: int = -2,
+        select_feature: str = "patch",
+        projector_type: str = "linear",
+        pretrain_mm_mlp_adapter: str | None = None,
+        attn_implementation: str = "sdpa",
+    ) -> None:
+        """Give a language-only model LLaVA's vision path (LLaVA's `initialize_vision_modules`, for training).
+
+        Loads the CLIP tower from `vision_tower`, builds a fresh projector (or loads `mm_projector.bin` from
+        pretraining), and records the `mm_*` fields in the config so that the saved checkpoint is a LLaVA one.
+        """
+        tower = CLIPVisionTower(vision_tower, select_layer, select_feature, delay_load=True, attn_implementation=attn_implementation)
+        tower.load_model()
+        self.vision_tower = tower
+        self.config.mm_vision_tower = vision_tower
+        self.config.mm_vision_select_layer = select_layer
+        self.config.mm_vision_select_feature = select_feature
+        self.config.mm_projector_type = projector_type
+        self.config.mm_hidden_size = tower.hidden_size
+        self.config.use_mm_proj = True
+        self.mm_projector = build_vision_projector(projector_type, tower.hidden_size, self.config.hidden_size).to(
+            dtype=self.embed_tokens.weight.dtype, device=self.embed_tokens.weight.device
+        )
+        if pretrain_mm_mlp_adapter is not None:
+            weights = strip_prefix(load_weight_file(pretrain_mm_mlp_adapter), "model.mm_projector.")
+            if not weights:
+                raise ValueError(f"{pretrain_mm_mlp_adapter} holds no `model.mm_projector.*` weights.")
+            self.mm_projector.load_state_dict(weights, strict=True)
 
     def t2v_stages(self) -> list[tuple[int, float]]:
         """(layer after which to drop, ratio of N0 to keep) for each T2V stage; empty when T2V is off."""

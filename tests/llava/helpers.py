@@ -1,0 +1,58 @@
+"""Prompt building shared by the LLaVA host tests."""
+
+import torch
+from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, PreTrainedTokenizerBase
+
+from llava.mm_utils import tokenizer_image_token
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, prompt: str) -> torch.Tensor:
+    """Token ids of `prompt` with one −200 sentinel per `<image>`."""
+    return torch.tensor(tokenizer_image_token(prompt, tokenizer))
+
+
+def pad_batch(rows: list[torch.Tensor], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad 1-D id tensors to one batch on `side`; returns (ids, attention_mask)."""
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(length - len(row), length) if side == "left" else slice(0, len(row))
+        ids[i, span], mask[i, span] = row, 1
+    return ids, mask
+
+
+PROMPTS = [
+    "USER: <image>\nWhat color is the circle? ASSISTANT:",
+    "USER: How many sides does a square have? ASSISTANT:",
+    "USER: <image>\nIs the red square left or right of the <image> blue one in the second picture? ASSISTANT:",
+]
+IMAGE_COUNTS = [1, 0, 2]
+
+
+def hf_llava_twin(model, image_token_id: int) -> LlavaForConditionalGeneration:
+    """transformers' own LLaVA holding the same weights (the reference for parity and the native-layout loader)."""
+    text = {k: v for k, v in model.config.to_dict().items() if k in LlamaConfig.__dataclass_fields__}
+    vision = model.get_vision_tower().config
+    config = LlavaConfig(
+        text_config=LlamaConfig(**text),
+        vision_config=vision,
+        image_token_id=image_token_id,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+        image_seq_length=576,
+    )
+    twin = LlavaForConditionalGeneration._from_config(config, attn_implementation="eager").eval()
+    state = model.state_dict()
+    mapped = {"lm_head.weight": state["lm_head.weight"]}
+    for key, value in state.items():
+        if key.startswith("model.mm_projector."):
+            layer, rest = key[len("model.mm_projector.") :].split(".", 1)
+            mapped[f"model.multi_modal_projector.linear_{1 if layer == '0' else 2}.{rest}"] = value
+        elif key.startswith("model.vision_tower.vision_tower."):
+            mapped["model.vision_tower." + key[len("model.vision_tower.vision_tower.") :]] = value
+        elif key.startswith("model.") and key != "lm_head.weight":
+            mapped["model.language_model." + key[len("model.") :]] = value
+    twin.load_state_dict(mapped, strict=True)
+    return twin
