@@ -1,0 +1,7 @@
+"""Entry point for ``python -m duet`` (see `duet.cli`)."""
+
+import sys
+
+from duet.cli import main
+
+sys.exit(main())
