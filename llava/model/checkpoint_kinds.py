@@ -5,7 +5,7 @@ without 'llava' in its name silently loads as a plain LM). Here the files decide
 """
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 WEIGHT_FILES = (
@@ -16,7 +16,7 @@ WEIGHT_FILES = (
 )
 
 
-class CheckpointKind(str, Enum):
+class CheckpointKind(StrEnum):
     """The checkpoint layouts `load_pretrained_model` accepts."""
 
     FULL = "full"  # liuhaotian/llava-v1.5-* or our own saves: Llama weights + mm_projector, tower by reference

@@ -8,7 +8,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from llava.model.builder import load_pretrained_model
-from llava.testing.tiny_llava import TinyLlava, build_tiny_llava, random_images, save_released_layout
+from llava.testing.tiny_llava import TinyLlava, build_tiny_llava, random_images
 from tests.llava.helpers import PROMPTS, encode, hf_llava_twin
 
 

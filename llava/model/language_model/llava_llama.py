@@ -21,7 +21,12 @@ from duet.config import DuetConfig
 from llava.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from llava.model.configuration_llava import LLAVA_MODEL_TYPE, LlavaConfig
 from llava.model.duet_cache import DuetCache, PrunedPrefill
-from llava.model.language_model.t2v_pruning import TokenState, compact_positions, drop_visual_tokens, score_with_next_layer
+from llava.model.language_model.t2v_pruning import (
+    TokenState,
+    compact_positions,
+    drop_visual_tokens,
+    score_with_next_layer,
+)
 from llava.model.multimodal_encoder.clip_encoder import CLIPVisionTower
 from llava.model.multimodal_inputs import detect_padding_side, splice_image_features
 from llava.model.multimodal_projector.builder import build_vision_projector
