@@ -22,6 +22,27 @@ def pad_batch(rows: list[torch.Tensor], pad_id: int, side: str) -> tuple[torch.T
     return ids, mask
 
 
+@torch.no_grad()
+def greedy_without_cache(
+    model, ids: torch.Tensor, mask: torch.Tensor, images: torch.Tensor, steps: int, t2v_query_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The reference for cached generation: every step recomputes the whole (left-padded) sequence, no KV cache.
+
+    Generated tokens are passed as labels: they are answer text, so they never join DUET's T2V query set, which
+    must stay the prompt's (as it is in a cached prefill).
+    """
+    generated = ids.new_zeros(ids.shape[0], 0)
+    for _ in range(steps):
+        full = torch.cat([ids, generated], dim=1)
+        full_mask = torch.cat([mask, torch.ones_like(generated)], dim=1)
+        labels = torch.cat([torch.full_like(ids, -100), generated], dim=1)
+        logits = model(
+            input_ids=full, attention_mask=full_mask, images=images, labels=labels, t2v_query_mask=t2v_query_mask
+        ).logits
+        generated = torch.cat([generated, logits[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
+    return generated
+
+
 PROMPTS = [
     "USER: <image>\nWhat color is the circle? ASSISTANT:",
     "USER: How many sides does a square have? ASSISTANT:",

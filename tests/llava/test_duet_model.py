@@ -9,7 +9,7 @@ import transformers.models.clip.modeling_clip as modeling_clip
 import duet
 from duet.config import DuetConfig
 from llava.testing.tiny_llava import TinyLlava, build_tiny_llava, random_images
-from tests.llava.helpers import IMAGE_COUNTS, PROMPTS, encode, pad_batch
+from tests.llava.helpers import IMAGE_COUNTS, PROMPTS, encode, greedy_without_cache, pad_batch
 
 # Scaled to the tiny model (4 decoder layers, 576 patches): drop after layers 2 and 3, scored with layers 3 and 4.
 TINY_DUET = DuetConfig(dominant=40, contextual=12, cluster_width=4, layer_list=(2, 3), ratio_list=(0.5, 0.25), query="instruction")
@@ -54,9 +54,8 @@ def test_cached_generation_equals_uncached_and_alone(duet_model: TinyLlava, posi
     duet.apply(duet_model.model, DuetConfig(**{**TINY_DUET.to_dict(), "position_ids": positions}))
     ids, mask, images, rows, per_sample = _batch(duet_model, "left", seed=3)
     kwargs = {"max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False}
-    cached = duet_model.model.generate(ids, attention_mask=mask, images=images, use_cache=True, **kwargs)
-    uncached = duet_model.model.generate(ids, attention_mask=mask, images=images, use_cache=False, **kwargs)
-    assert torch.equal(cached, uncached)
+    cached = duet_model.model.generate(ids, attention_mask=mask, images=images, **kwargs)
+    assert torch.equal(cached, greedy_without_cache(duet_model.model, ids, mask, images, steps=6))
     for i, (row, imgs) in enumerate(zip(rows, per_sample, strict=True)):
         alone = duet_model.model.generate(row.unsqueeze(0), images=imgs if len(imgs) else None, **kwargs)
         assert torch.equal(alone[0], cached[i])
@@ -173,3 +172,40 @@ def test_training_step_backpropagates_through_dropped_tokens(duet_model: TinyLla
     assert model.model.mm_projector[0].weight.grad is not None
     assert float(model.model.mm_projector[0].weight.grad.abs().sum()) > 0
     model.eval()
+
+
+@pytest.mark.parametrize("positions", ["compact", "keep"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_cached_decode_step_logits_equal_full_recompute(duet_model: TinyLlava, positions: str, side: str) -> None:
+    """Two decode steps on the pruned cache give the logits of a fresh (pruned) prefill of the longer input."""
+    duet.apply(duet_model.model, DuetConfig(**{**TINY_DUET.to_dict(), "position_ids": positions}))
+    model = duet_model.model
+    ids, mask, images, _, _ = _batch(duet_model, side, seed=9)
+    spliced = model.prepare_multimodal_inputs(ids, mask, None, images, None, side)
+    embeds, valid, visual = spliced.inputs_embeds, spliced.attention_mask, spliced.visual_token_mask
+    new_tokens = torch.tensor([[17, 40], [23, 41], [31, 42]])
+    with torch.no_grad():
+        out = model(inputs_embeds=embeds, attention_mask=valid, visual_token_mask=visual, use_cache=True)
+        cache, running_mask = out.cache, valid
+        for step in range(new_tokens.shape[1]):
+            running_mask = torch.cat([running_mask, torch.ones(3, 1, dtype=valid.dtype)], dim=1)
+            position = running_mask.sum(dim=1, keepdim=True) - 1
+            out = model(
+                input_ids=new_tokens[:, step : step + 1],
+                attention_mask=running_mask,
+                position_ids=position,
+                cache=cache,
+                use_cache=True,
+            )
+            cache = out.cache
+        longer = torch.cat([embeds, model.model.embed_tokens(new_tokens)], dim=1)
+        answer = torch.cat([torch.full(valid.shape, -100), new_tokens], dim=1)  # generated tokens are answer, not query
+        fresh = model(
+            inputs_embeds=longer,
+            attention_mask=running_mask,
+            visual_token_mask=torch.cat([visual, torch.zeros(3, 2, dtype=torch.bool)], dim=1),
+            labels=answer,
+        )
+    # after a drop a right-padded batch is re-packed, so each sample's last token sits at its own last valid slot
+    last = fresh.kept_valid.long().cumsum(dim=1).argmax(dim=1)
+    torch.testing.assert_close(out.logits[:, -1], fresh.logits[torch.arange(3), last], rtol=1e-4, atol=1e-5)

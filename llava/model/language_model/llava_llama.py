@@ -169,6 +169,7 @@ class LlavaLlamaModel(LlamaModel):
             else:
                 position_ids = positions_from_mask(attention_mask.bool(), past)
         position_ids = position_ids.expand(batch, -1)
+        unshifted_positions = position_ids
 
         causal_mask = create_causal_mask(
             config=self.config,
@@ -226,7 +227,7 @@ class LlavaLlamaModel(LlamaModel):
                     record = pruned_cache.duet_prefill.stages[stage - 1]
                     stage_mask = pruned_cache.stage_mask(stage - 1, attention_mask, length)
                     if self.duet.position_ids == "compact":
-                        position_ids = position_ids - record.dropped_before.unsqueeze(1)
+                        position_ids = unshifted_positions - record.dropped_before.unsqueeze(1)
                 causal_mask = create_causal_mask(
                     config=self.config,
                     inputs_embeds=hidden_states,
@@ -338,6 +339,10 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         pre-spliced `inputs_embeds` (what `generate` passes after splicing once).
         """
         prefill = cache is None or cache.get_seq_length() == 0
+        sequence = input_ids if input_ids is not None else inputs_embeds
+        if t2v_query_mask is not None and prefill and t2v_query_mask.shape[1] < sequence.shape[1]:
+            # A mask built for the prompt, reused on prompt + generated tokens: generated tokens are no queries.
+            t2v_query_mask = torch.nn.functional.pad(t2v_query_mask.bool(), (0, sequence.shape[1] - t2v_query_mask.shape[1]))
         padding_side = self.config.tokenizer_padding_side
         if attention_mask is not None and prefill:
             padding_side = detect_padding_side(attention_mask, padding_side)

@@ -69,7 +69,7 @@ def score_with_next_layer(
     query_valid = torch.arange(width, device=normed.device).expand(batch, width) < query_counts.unsqueeze(1)
     query_rows = normed.gather(1, order.unsqueeze(-1).expand(-1, -1, normed.shape[-1]))
     cos, sin = position_embeddings
-    queries = attention.q_proj(query_rows).view(batch, width, -1, head_dim).transpose(1, 2)
+    queries = attention.q_proj(query_rows).view(batch, width, attention.config.num_attention_heads, head_dim).transpose(1, 2)
     keys = attention.k_proj(normed).view(batch, length, -1, head_dim).transpose(1, 2)
     row_cos = cos.gather(1, order.unsqueeze(-1).expand(-1, -1, cos.shape[-1]))
     row_sin = sin.gather(1, order.unsqueeze(-1).expand(-1, -1, sin.shape[-1]))
@@ -94,7 +94,10 @@ def drop_visual_tokens(
     compact: bool,
 ) -> TokenState:
     """Keep `int(N0·r)` visual tokens per sample (highest scores, original order), then re-pack the batch."""
-    keep = select_kept_tokens(scores, state.visual & state.valid, keep_counts(n0, ratio))
+    # A query can be visual only as the fallback (the last prompt position of the `plain` template is the image's
+    # last token); it ranks first so that later stages still have a query while any visual token is kept.
+    ranked = scores.masked_fill(state.queries, float("inf"))
+    keep = select_kept_tokens(ranked, state.visual & state.valid, keep_counts(n0, ratio))
     index, new_valid = kept_index(keep & state.valid, state.valid, padding_side)
     pruned = state.gather(index, new_valid)
     if compact:
