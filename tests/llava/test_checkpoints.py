@@ -111,3 +111,21 @@ def test_hf_native_checkpoint_converts(tmp_path: Path) -> None:
     tiny.image_processor.save_pretrained(native)
     tokenizer, model, _, _ = load_pretrained_model(str(native))
     torch.testing.assert_close(_logits(model, tokenizer), _logits(tiny.model, tiny.tokenizer), rtol=1e-6, atol=1e-6)
+
+
+def test_duet_setting_is_saved_in_config_and_restored(released: tuple[TinyLlava, Path], tmp_path: Path) -> None:
+    import duet
+    from duet.config import DuetConfig
+
+    _, folder = released
+    config = DuetConfig(dominant=30, contextual=6, layer_list=(2,), ratio_list=(0.5,), query="last")
+    tokenizer, model, _, _ = load_pretrained_model(str(folder), duet=config)
+    assert model.duet == config
+    saved = tmp_path / "llava-tiny-duet"
+    model.save_pretrained(saved)
+    tokenizer.save_pretrained(saved)
+    _, reloaded, _, _ = load_pretrained_model(str(saved))
+    assert reloaded.duet == config
+    torch.testing.assert_close(_logits(reloaded, tokenizer), _logits(model, tokenizer), rtol=0, atol=0)
+    duet.apply(reloaded, "full")
+    assert reloaded.duet is None and reloaded.config.duet is None
