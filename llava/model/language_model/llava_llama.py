@@ -1,52 +1,27 @@
-"""LLaVA-1.5 on Llama, with DUET's two stages at their two insertion points.
+"""LLaVA-1.5 on Llama (`LlavaLlamaForCausalLM`), with DUET's two stages at their insertion points.
 
-`LlavaLlamaModel` subclasses transformers' `LlamaModel` and overrides only `forward`: the decoder loop runs in
-*stages* separated by DUET's T2V layers. With DUET off there is a single stage and the loop is the stock one, so the
-model reproduces `LlamaForCausalLM` / `LlavaForConditionalGeneration` exactly. `LlavaLlamaForCausalLM` adds the vision
-tower → (V2V) → projector path and the splice of image features into the embeddings.
+The vision tower → (V2V) → projector path and the splice of image features into the embeddings live here; the
+decoder loop with the T2V stages is `LlavaLlamaModel` (`llava_llama_model.py`). With DUET off the model reproduces
+`LlamaForCausalLM` (no images) and transformers' `LlavaForConditionalGeneration` (images) exactly.
 """
 
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, LlamaForCausalLM, LlamaModel
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaForCausalLM
 from transformers.cache_utils import Cache
-from transformers.masking_utils import create_causal_mask
-from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
-from transformers.utils.generic import merge_with_config_defaults
-from transformers.utils.output_capturing import capture_outputs
 
 from duet.config import DuetConfig
 from llava.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from llava.model.configuration_llava import LLAVA_MODEL_TYPE, LlavaConfig
-from llava.model.duet_cache import DuetCache, PrunedPrefill
-from llava.model.language_model.t2v_pruning import (
-    TokenState,
-    compact_positions,
-    drop_visual_tokens,
-    score_with_next_layer,
-)
+from llava.model.language_model.llava_llama_model import LlavaLlamaModel, LlavaModelOutput
 from llava.model.multimodal_encoder.clip_encoder import CLIPVisionTower
 from llava.model.multimodal_inputs import detect_padding_side, splice_image_features
-from llava.model.multimodal_projector.builder import build_vision_projector
-from llava.model.state_dict_io import load_weight_file, strip_prefix
 from llava.model.t2v_queries import resolve_t2v_queries
 
 VISION_TOWER_PREFIX = "model.vision_tower."
-
-
-@dataclass
-class LlavaModelOutput(BaseModelOutputWithPast):
-    """`BaseModelOutputWithPast` plus where the surviving positions came from.
-
-    `kept_index` (B, L'): for each output position, its position in the input sequence (valid where `kept_valid`).
-    `t2v_keep_masks`: one (B, L) bool mask per T2V stage, in input coordinates, of the visual tokens that survived it.
-    """
-
-    kept_index: torch.Tensor | None = None
-    kept_valid: torch.Tensor | None = None
-    t2v_keep_masks: tuple[torch.Tensor, ...] | None = None
 
 
 @dataclass
@@ -57,205 +32,6 @@ class LlavaCausalLMOutput(CausalLMOutputWithPast):
     kept_valid: torch.Tensor | None = None
     t2v_keep_masks: tuple[torch.Tensor, ...] | None = None
     visual_token_mask: torch.Tensor | None = None
-
-
-def positions_from_mask(valid: torch.Tensor, past: int) -> torch.Tensor:
-    """Positions that count only valid tokens (left padding starts each sample at 0, as `generate` does)."""
-    return compact_positions(valid) + past
-
-
-class LlavaLlamaModel(LlamaModel):
-    """The Llama decoder plus LLaVA's vision tower and projector (`model.vision_tower`, `model.mm_projector`)."""
-
-    config: LlavaConfig
-    # LLaVA checkpoints may hold tower weights, but the tower is always (re)loaded from `mm_vision_tower`.
-    _keys_to_ignore_on_load_unexpected = [r"vision_tower\."]
-
-    def __init__(self, config: LlavaConfig) -> None:
-        super().__init__(config)
-        self.vision_tower: CLIPVisionTower | None = None
-        self.mm_projector: torch.nn.Module | None = None
-        if config.mm_vision_tower is not None:
-            self.vision_tower = CLIPVisionTower(
-                config.mm_vision_tower,
-                select_layer=config.mm_vision_select_layer,
-                select_feature=config.mm_vision_select_feature,
-                delay_load=True,
-            )
-            if config.mm_hidden_size is None:
-                raise ValueError("The config names `mm_vision_tower` but not `mm_hidden_size` (the tower's width).")
-            self.mm_projector = build_vision_projector(config.mm_projector_type, config.mm_hidden_size, config.hidden_size)
-        self.duet: DuetConfig | None = DuetConfig.from_dict(config.duet) if config.duet else None
-        self.post_init()
-
-    def attach_vision_modules(
-        self,
-        vision_tower: str,
-        select_layer: int = -2,
-        select_feature: str = "patch",
-        projector_type: str = "linear",
-        pretrain_mm_mlp_adapter: str | None = None,
-        attn_implementation: str = "sdpa",
-    ) -> None:
-        """Give a language-only model LLaVA's vision path (LLaVA's `initialize_vision_modules`, for training).
-
-        Loads the CLIP tower from `vision_tower`, builds a fresh projector (or loads `mm_projector.bin` from
-        pretraining), and records the `mm_*` fields in the config so that the saved checkpoint is a LLaVA one.
-        """
-        tower = CLIPVisionTower(vision_tower, select_layer, select_feature, delay_load=True, attn_implementation=attn_implementation)
-        tower.load_model()
-        self.vision_tower = tower
-        self.config.mm_vision_tower = vision_tower
-        self.config.mm_vision_select_layer = select_layer
-        self.config.mm_vision_select_feature = select_feature
-        self.config.mm_projector_type = projector_type
-        self.config.mm_hidden_size = tower.hidden_size
-        self.config.use_mm_proj = True
-        self.mm_projector = build_vision_projector(projector_type, tower.hidden_size, self.config.hidden_size).to(
-            dtype=self.embed_tokens.weight.dtype, device=self.embed_tokens.weight.device
-        )
-        if pretrain_mm_mlp_adapter is not None:
-            weights = strip_prefix(load_weight_file(pretrain_mm_mlp_adapter), "model.mm_projector.")
-            if not weights:
-                raise ValueError(f"{pretrain_mm_mlp_adapter} holds no `model.mm_projector.*` weights.")
-            self.mm_projector.load_state_dict(weights, strict=True)
-
-    def t2v_stages(self) -> list[tuple[int, float]]:
-        """(layer after which to drop, ratio of N0 to keep) for each T2V stage; empty when T2V is off."""
-        if self.duet is None or not self.duet.t2v_enabled:
-            return []
-        return list(zip(self.duet.layer_list, self.duet.ratio_list, strict=True))
-
-    @merge_with_config_defaults
-    @capture_outputs
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.LongTensor | None = None,
-        cache: Cache | None = None,
-        inputs_embeds: torch.FloatTensor | None = None,
-        use_cache: bool | None = None,
-        visual_token_mask: torch.Tensor | None = None,
-        t2v_queries: torch.Tensor | None = None,
-        padding_side: str = "right",
-        **kwargs,
-    ) -> LlavaModelOutput:
-        """The decoder loop, in stages separated by T2V drops.
-
-        `visual_token_mask` marks visual positions and `t2v_queries` the resolved query positions (both (B, L), only
-        read on a prefill or training step). A prefill with T2V returns a `DuetCache`; decode steps read it.
-        """
-        if (input_ids is None) ^ (inputs_embeds is not None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
-        batch, length = inputs_embeds.shape[:2]
-        past = cache.get_seq_length() if cache is not None else 0
-        stages = self.t2v_stages()
-        prune = bool(stages) and past == 0 and length > 1
-        if use_cache and (cache is None or (prune and not isinstance(cache, DuetCache))):
-            cache = DuetCache(self.config, prefill_length=length) if prune else DynamicCache(config=self.config)
-        pruned_cache = cache if isinstance(cache, DuetCache) and cache.duet_prefill.stages and not prune else None
-
-        valid = (
-            torch.ones(batch, length, dtype=torch.bool, device=inputs_embeds.device)
-            if attention_mask is None
-            else attention_mask[:, -length:].bool()
-        )
-        if position_ids is None:
-            if attention_mask is None or past > 0:
-                position_ids = torch.arange(past, past + length, device=inputs_embeds.device).unsqueeze(0)
-            else:
-                position_ids = positions_from_mask(attention_mask.bool(), past)
-        position_ids = position_ids.expand(batch, -1)
-        unshifted_positions = position_ids
-
-        causal_mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            cache=cache,
-            position_ids=position_ids,
-        )
-        hidden_states = inputs_embeds
-        position_embeddings = self.rotary_emb(hidden_states, position_ids=position_ids)
-        bounds = [0, *(layer for layer, _ in stages), self.config.num_hidden_layers] if (prune or pruned_cache) else [
-            0,
-            self.config.num_hidden_layers,
-        ]
-        state: TokenState | None = None
-        if prune:
-            state = TokenState(
-                hidden=hidden_states,
-                valid=valid,
-                position_ids=position_ids,
-                visual=(visual_token_mask if visual_token_mask is not None else torch.zeros_like(valid)) & valid,
-                queries=(t2v_queries if t2v_queries is not None else torch.zeros_like(valid)) & valid,
-                original_index=torch.arange(length, device=valid.device).expand(batch, -1),
-            )
-            n0 = state.visual.sum(dim=1).tolist()
-        keep_masks: list[torch.Tensor] = []
-
-        for stage in range(len(bounds) - 1):
-            if stage > 0:
-                layer_idx = bounds[stage]
-                if prune:
-                    state.hidden = hidden_states
-                    scores = score_with_next_layer(self.layers[layer_idx], state, position_embeddings)
-                    before = state.valid.sum(dim=1)
-                    state = drop_visual_tokens(
-                        state,
-                        scores,
-                        n0,
-                        stages[stage - 1][1],
-                        padding_side,
-                        compact=self.duet.position_ids == "compact",
-                    )
-                    dropped = before - state.valid.sum(dim=1)
-                    previous = cache.duet_prefill.stages[-1].dropped_before if cache is not None and stage > 1 else 0
-                    if cache is not None:
-                        cache.duet_prefill.stages.append(
-                            PrunedPrefill(layer_idx, state.valid.clone(), dropped + previous)
-                        )
-                    kept = torch.zeros(batch, length, dtype=torch.bool, device=valid.device)
-                    rows, cols = state.visual.nonzero(as_tuple=True)
-                    kept[rows, state.original_index[rows, cols]] = True
-                    keep_masks.append(kept)
-                    hidden_states, position_ids, stage_mask = state.hidden, state.position_ids, state.valid
-                else:
-                    record = pruned_cache.duet_prefill.stages[stage - 1]
-                    stage_mask = pruned_cache.stage_mask(stage - 1, attention_mask, length)
-                    if self.duet.position_ids == "compact":
-                        position_ids = unshifted_positions - record.dropped_before.unsqueeze(1)
-                causal_mask = create_causal_mask(
-                    config=self.config,
-                    inputs_embeds=hidden_states,
-                    attention_mask=stage_mask,
-                    cache=cache,
-                    position_ids=position_ids,
-                    layer_idx=layer_idx,
-                )
-                position_embeddings = self.rotary_emb(hidden_states, position_ids=position_ids)
-            for decoder_layer in self.layers[bounds[stage] : bounds[stage + 1]]:
-                hidden_states = decoder_layer(
-                    hidden_states,
-                    attention_mask=causal_mask,
-                    position_embeddings=position_embeddings,
-                    position_ids=position_ids,
-                    cache=cache,
-                    use_cache=use_cache,
-                    **kwargs,
-                )
-
-        hidden_states = self.norm(hidden_states)
-        return LlavaModelOutput(
-            last_hidden_state=hidden_states,
-            cache=cache,
-            kept_index=state.original_index if prune else None,
-            kept_valid=state.valid if prune else None,
-            t2v_keep_masks=tuple(keep_masks) if prune else None,
-        )
 
 
 class LlavaLlamaForCausalLM(LlamaForCausalLM):
@@ -352,7 +128,9 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
             visual_token_mask, t2v_query_mask = spliced.visual_token_mask, spliced.t2v_query_mask
             input_ids, position_ids = None, None
         elif input_ids is not None and self.training and self.model.vision_tower is not None:
-            inputs_embeds = self.model.embed_tokens(input_ids) + self._unused_vision_path()
+            # Vision path first, as in the image branch, so that ZeRO-3 ranks gather parameters in the same order.
+            vision_zero = self._unused_vision_path(input_ids.device)
+            inputs_embeds = self.model.embed_tokens(input_ids) + vision_zero
             input_ids = None
 
         t2v_queries = None
@@ -400,7 +178,7 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
             visual_token_mask=visual_token_mask if prefill else None,
         )
 
-    def _unused_vision_path(self) -> torch.Tensor:
+    def _unused_vision_path(self, device: torch.device) -> torch.Tensor:
         """A zero that depends on every vision/projector parameter LLaVA would use.
 
         Under ZeRO-3 each rank must run the same modules on every step; a text-only batch on one rank while another
@@ -409,7 +187,8 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         """
         tower = self.get_vision_tower()
         size = tower.config.image_size
-        blank = torch.zeros(1, 3, size, size, device=self.lm_head.weight.device, dtype=tower.dtype)
+        # `device` is passed in: reading `lm_head.weight` here would gather it under ZeRO-3 on this rank only.
+        blank = torch.zeros(1, 3, size, size, device=device, dtype=tower.dtype)
         return self.encode_images(blank)[0].sum() * 0.0
 
     def prepare_multimodal_inputs(
