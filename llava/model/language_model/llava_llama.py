@@ -135,11 +135,11 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
 
         t2v_queries = None
         if prefill and self.model.t2v_stages():
-            batch, length = (inputs_embeds if inputs_embeds is not None else input_ids).shape[:2]
+            sequence = inputs_embeds if inputs_embeds is not None else input_ids
             valid = (
                 attention_mask.bool()
                 if attention_mask is not None
-                else torch.ones(batch, length, dtype=torch.bool, device=self.lm_head.weight.device)
+                else torch.ones(sequence.shape[:2], dtype=torch.bool, device=sequence.device)
             )
             visual_token_mask = visual_token_mask if visual_token_mask is not None else torch.zeros_like(valid)
             t2v_queries = resolve_t2v_queries(self.model.duet.query, visual_token_mask, valid, labels, t2v_query_mask)

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# DUET-VLM stage 1: LLaVA-1.5 projector pretraining (feature alignment) with DUET compression in the training path.
+#
+#   bash scripts/pretrain_duet.sh [PRESET] [extra train.py flags...]
+#
+# PRESET = 192 | 128 | 64 (layer-averaged visual tokens; 67 / 78 / 89 % fewer than LLaVA-1.5's 576), default 192.
+# Hyper-parameters are LLaVA-1.5's scripts/v1_5/pretrain.sh as the DUET-VLM authors ran it (paper §2.4): Vicuna-7B,
+# CLIP ViT-L/14-336 (select layer -2), mlp2x_gelu projector trained alone, plain template, LCS-558K, 1 epoch,
+# LR 1e-3 cosine with 3 % warmup, no weight decay, global batch 256, context 2048, bf16, ZeRO-2.
+#
+# Environment overrides (defaults in brackets):
+#   MODEL [lmsys/vicuna-7b-v1.5]   DATA [./playground/data/LLaVA-Pretrain/blip_laion_cc_sbu_558k.json]
+#   IMAGES [./playground/data/LLaVA-Pretrain/images]   VISION_TOWER [openai/clip-vit-large-patch14-336]
+#   OUTPUT [./checkpoints/llava-v1.5-7b-duet$PRESET-pretrain]
+#   NUM_GPUS [8] GPUs per node; NUM_NODES [1, or the host count of HOSTFILE]; HOSTFILE [unset] for multi-node
+#   GLOBAL_BATCH [256] and PER_DEVICE_BATCH [32]: gradient accumulation = GLOBAL_BATCH / (PER_DEVICE_BATCH x GPUs),
+#   so the paper's global batch holds on any GPU count (an error if it does not divide).
+#   T2V_QUERY [the preset's: salient] (instruction = the authors' released setting), BF16 [True],
+#   TF32 [unset; pass True on NVIDIA Ampere+, never on AMD ROCm], MASTER_PORT [29500], NUM_WORKERS [4].
+#
+# Multi-node: HOSTFILE holds one "hostname slots=N" line per node (passwordless ssh, same paths on every node).
+# DeepSpeed forwards only NCCL*/PYTHON*/UCX* variables to remote nodes; put anything else (WANDB_*, HF_HOME, HSA_*)
+# into a .deepspeed_env file. On SLURM see scripts/slurm/finetune_duet.slurm.
+set -euo pipefail
+
+PRESET="${1:-${PRESET:-192}}"
+if [[ $# -gt 0 ]]; then shift; fi
+case "$PRESET" in
+  192|128|64) ;;
+  *) echo "PRESET must be 192, 128 or 64 (67/78/89 % visual-token reduction), got '$PRESET'." >&2; exit 2 ;;
+esac
+
+MODEL="${MODEL:-lmsys/vicuna-7b-v1.5}"
+DATA="${DATA:-./playground/data/LLaVA-Pretrain/blip_laion_cc_sbu_558k.json}"
+IMAGES="${IMAGES:-./playground/data/LLaVA-Pretrain/images}"
+VISION_TOWER="${VISION_TOWER:-openai/clip-vit-large-patch14-336}"
+OUTPUT="${OUTPUT:-./checkpoints/llava-v1.5-7b-duet${PRESET}-pretrain}"
+NUM_GPUS="${NUM_GPUS:-8}"
+HOSTFILE="${HOSTFILE:-}"
+if [[ -n "$HOSTFILE" ]]; then
+  [[ -f "$HOSTFILE" ]] || { echo "HOSTFILE=$HOSTFILE does not exist." >&2; exit 2; }
+  NUM_NODES="${NUM_NODES:-$(grep -cvE '^[[:space:]]*(#|$)' "$HOSTFILE")}"
+else
+  NUM_NODES="${NUM_NODES:-1}"
+fi
+GLOBAL_BATCH="${GLOBAL_BATCH:-256}"
+PER_DEVICE_BATCH="${PER_DEVICE_BATCH:-32}"
+WORLD=$((NUM_GPUS * NUM_NODES))
+if (( GLOBAL_BATCH % (PER_DEVICE_BATCH * WORLD) != 0 )); then
+  echo "GLOBAL_BATCH=$GLOBAL_BATCH is not divisible by PER_DEVICE_BATCH=$PER_DEVICE_BATCH x $WORLD GPUs;" \
+       "change PER_DEVICE_BATCH (or GLOBAL_BATCH)." >&2
+  exit 2
+fi
+GRAD_ACCUM=$((GLOBAL_BATCH / (PER_DEVICE_BATCH * WORLD)))
+
+OPTIONAL=()
+[[ -n "${T2V_QUERY:-}" ]] && OPTIONAL+=(--t2v_query "$T2V_QUERY")
+[[ -n "${TF32:-}" ]] && OPTIONAL+=(--tf32 "$TF32")
+LAUNCHER=(deepspeed --num_gpus "$NUM_GPUS" --num_nodes "$NUM_NODES" --master_port "${MASTER_PORT:-29500}")
+[[ -n "$HOSTFILE" ]] && LAUNCHER+=(--hostfile "$HOSTFILE")
+
+echo "DUET pretraining: preset llava-1.5:$PRESET, $NUM_NODES node(s) x $NUM_GPUS GPU(s), per-device batch" \
+     "$PER_DEVICE_BATCH x accumulation $GRAD_ACCUM = global $GLOBAL_BATCH, output $OUTPUT"
+
+"${LAUNCHER[@]}" llava/train/train_mem.py \
+    --deepspeed ./configs/deepspeed/zero2.json \
+    --model_name_or_path "$MODEL" \
+    --version plain \
+    --data_path "$DATA" \
+    --image_folder "$IMAGES" \
+    --vision_tower "$VISION_TOWER" \
+    --mm_projector_type mlp2x_gelu \
+    --tune_mm_mlp_adapter True \
+    --mm_vision_select_layer -2 \
+    --mm_use_im_start_end False \
+    --mm_use_im_patch_token False \
+    --duet_preset "llava-1.5:$PRESET" \
+    --bf16 "${BF16:-True}" \
+    --output_dir "$OUTPUT" \
+    --num_train_epochs 1 \
+    --per_device_train_batch_size "$PER_DEVICE_BATCH" \
+    --per_device_eval_batch_size 4 \
+    --gradient_accumulation_steps "$GRAD_ACCUM" \
+    --eval_strategy no \
+    --save_strategy steps \
+    --save_steps 24000 \
+    --save_total_limit 1 \
+    --learning_rate 1e-3 \
+    --weight_decay 0. \
+    --warmup_steps 0.03 \
+    --lr_scheduler_type cosine \
+    --logging_steps 1 \
+    --model_max_length 2048 \
+    --activation_checkpointing True \
+    --dataloader_num_workers "${NUM_WORKERS:-4}" \
+    --lazy_preprocess True \
+    --report_to wandb \
+    ${OPTIONAL[@]+"${OPTIONAL[@]}"} \
+    "$@"

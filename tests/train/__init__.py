@@ -1,0 +1,1 @@
+"""Training pipeline tests (tiny models on CPU; DeepSpeed runs are marked `deepspeed`)."""

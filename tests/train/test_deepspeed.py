@@ -1,0 +1,86 @@
+"""Two-process DeepSpeed runs on CPU (gloo), launched exactly as users launch LLaVA: `deepspeed ... train.py`.
+
+The data alternates so that, with sequential batches of 2 sharded over 2 ranks, one rank gets a text-only batch
+while the other gets images: under ZeRO-3 that is the case that hangs when ranks run different modules. Each run
+has a hard timeout, so a hang fails the test instead of blocking the suite.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from llava.model.builder import load_pretrained_model
+from tests.train.tiny_runs import TINY_DUET_FLAGS, common_flags, logged_losses, write_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 420
+# Rank 0 gets [image, text], [image, image]; rank 1 gets [text, text], [text, image].
+MIXED_PATTERN = "itttiiti"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch(flags: list[str], log: Path, extra_env: dict[str, str] | None = None) -> None:
+    """`deepspeed --num_gpus 2 llava/train/train.py FLAGS`; fails with the log tail on error or timeout."""
+    launcher = shutil.which("deepspeed", path=str(Path(sys.executable).parent)) or "deepspeed"
+    command = [launcher, "--num_gpus", "2", "--master_port", str(free_port()), "llava/train/train.py", *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), **(extra_env or {})}
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = process.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"deepspeed run hung for {RUN_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+    assert code == 0, log.read_text()[-4000:]
+
+
+def ds_flags(base_models, tmp_path: Path, zero: str) -> tuple[list[str], Path]:
+    data = write_dataset(tmp_path / "data", "v1", MIXED_PATTERN)
+    output = tmp_path / f"llava-tiny-{zero}"
+    flags = common_flags(base_models, data, output, "v1") + TINY_DUET_FLAGS + [
+        "--deepspeed", str(REPO_ROOT / "configs" / "deepspeed" / f"{zero}.json"),
+        "--train_sampling_strategy", "sequential",
+        "--max_steps", "2",
+        "--save_strategy", "steps",
+        "--save_steps", "1",
+    ]
+    return flags, output
+
+
+@pytest.mark.deepspeed
+def test_zero2_projector_pretraining_with_wandb_offline(base_models, tmp_path: Path) -> None:
+    flags, output = ds_flags(base_models, tmp_path, "zero2")
+    flags += ["--tune_mm_mlp_adapter", "True", "--learning_rate", "1e-3", "--report_to", "wandb",
+              "--run_name", "tiny-zero2"]
+    launch(flags, tmp_path / "run.log", {"WANDB_DIR": str(tmp_path), "WANDB_MODE": "offline"})
+    for folder in (output / "checkpoint-1", output / "checkpoint-2", output):
+        weights = torch.load(folder / "mm_projector.bin", weights_only=True)
+        assert sorted(weights) == [f"model.mm_projector.{i}.{k}" for i in (0, 2) for k in ("bias", "weight")]
+    assert (output / "checkpoint-2" / "global_step2").is_dir()  # DeepSpeed's own state, for resuming
+    assert len(list(tmp_path.glob("wandb/offline-run-*"))) == 1  # rank 0 only
+    assert len(logged_losses(output / "trainer_state.json")) == 2
+
+
+@pytest.mark.deepspeed
+def test_zero3_finetuning_with_gradient_checkpointing(base_models, tmp_path: Path) -> None:
+    flags, output = ds_flags(base_models, tmp_path, "zero3")
+    flags += ["--learning_rate", "2e-5", "--mm_projector_lr", "2e-5", "--gradient_checkpointing", "True"]
+    launch(flags, tmp_path / "run.log")
+    assert (output / "checkpoint-2" / "model.safetensors").is_file()
+    assert (output / "model.safetensors").is_file() and (output / "tokenizer.json").is_file()
+    _, model, _, _ = load_pretrained_model(str(output), device="cpu")  # ZeRO-3 shards were gathered on save
+    assert model.get_model().layers[0].self_attn.q_proj.weight.shape == (64, 64)
+    assert len(logged_losses(output / "trainer_state.json")) == 2
