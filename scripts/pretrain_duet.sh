@@ -35,29 +35,13 @@ DATA="${DATA:-./playground/data/LLaVA-Pretrain/blip_laion_cc_sbu_558k.json}"
 IMAGES="${IMAGES:-./playground/data/LLaVA-Pretrain/images}"
 VISION_TOWER="${VISION_TOWER:-openai/clip-vit-large-patch14-336}"
 OUTPUT="${OUTPUT:-./checkpoints/llava-v1.5-7b-duet${PRESET}-pretrain}"
-NUM_GPUS="${NUM_GPUS:-8}"
-HOSTFILE="${HOSTFILE:-}"
-if [[ -n "$HOSTFILE" ]]; then
-  [[ -f "$HOSTFILE" ]] || { echo "HOSTFILE=$HOSTFILE does not exist." >&2; exit 2; }
-  NUM_NODES="${NUM_NODES:-$(grep -cvE '^[[:space:]]*(#|$)' "$HOSTFILE")}"
-else
-  NUM_NODES="${NUM_NODES:-1}"
-fi
 GLOBAL_BATCH="${GLOBAL_BATCH:-256}"
 PER_DEVICE_BATCH="${PER_DEVICE_BATCH:-32}"
-WORLD=$((NUM_GPUS * NUM_NODES))
-if (( GLOBAL_BATCH % (PER_DEVICE_BATCH * WORLD) != 0 )); then
-  echo "GLOBAL_BATCH=$GLOBAL_BATCH is not divisible by PER_DEVICE_BATCH=$PER_DEVICE_BATCH x $WORLD GPUs;" \
-       "change PER_DEVICE_BATCH (or GLOBAL_BATCH)." >&2
-  exit 2
-fi
-GRAD_ACCUM=$((GLOBAL_BATCH / (PER_DEVICE_BATCH * WORLD)))
+source "$(dirname "${BASH_SOURCE[0]}")/_deepspeed_launch.sh"
 
 OPTIONAL=()
 [[ -n "${T2V_QUERY:-}" ]] && OPTIONAL+=(--t2v_query "$T2V_QUERY")
 [[ -n "${TF32:-}" ]] && OPTIONAL+=(--tf32 "$TF32")
-LAUNCHER=(deepspeed --num_gpus "$NUM_GPUS" --num_nodes "$NUM_NODES" --master_port "${MASTER_PORT:-29500}")
-[[ -n "$HOSTFILE" ]] && LAUNCHER+=(--hostfile "$HOSTFILE")
 
 echo "DUET pretraining: preset llava-1.5:$PRESET, $NUM_NODES node(s) x $NUM_GPUS GPU(s), per-device batch" \
      "$PER_DEVICE_BATCH x accumulation $GRAD_ACCUM = global $GLOBAL_BATCH, output $OUTPUT"
