@@ -10,14 +10,14 @@ between dominant and contextual tokens. The result is the same *reduction* of vi
     python -m llava.demo.presets --train_flags 192   # the DUET flags of llava/train/train.py for one preset
     python -m llava.demo.presets --describe 89       # "DUET 64: 89% fewer visual tokens (avg 28 of 256)"
 
-| preset | paper (576 patches, 32 layers)  | demo (256 patches, 4 layers)           |
-| ------ | ------------------------------- | -------------------------------------- |
-| 192    | 300/7 → 307, avg 191.75, 66.7 % | 133/3 → 136, 136·2 68 0, avg 85, 66.8 % |
-| 128    | 170/32 → 202, avg 126.25, 78.1 % | 76/14 → 90, 90·2 45 0, avg 56.25, 78.0 % |
-| 64     | 72/30 → 102, avg 63.75, 88.9 %  | 32/13 → 45, 45·2 22 0, avg 28, 89.1 %   |
+| preset | paper: V2V → N0, avg, reduction   | demo: V2V → N0, tokens per layer, avg, reduction |
+| ------ | --------------------------------- | ------------------------------------------------ |
+| 192    | 300/7 → 307, avg 191.75, 66.7 %   | 133/3 → 136, 136 136 68 0, avg 85, 66.8 %        |
+| 128    | 170/32 → 202, avg 126.25, 78.1 %  | 76/14 → 90, 90 90 45 0, avg 56.25, 78.0 %        |
+| 64     | 72/30 → 102, avg 63.75, 88.9 %    | 32/13 → 45, 45 45 22 0, avg 28, 89.1 %           |
 
 T2V queries are all instruction text after the image (`query="instruction"`), what the authors' released
-training scripts ran; the single-word questions here give the salient-word selection nothing extra to pick.
+training scripts ran, so the demo's result does not depend on which POS model `duet.salient` finds installed.
 """
 
 import argparse

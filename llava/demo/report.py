@@ -80,7 +80,11 @@ def _short(label: str) -> str:
 
 def _time_lines(runs: Sequence[Run]) -> list[str]:
     width = max(len(r.label) for r in runs) + 2
-    lines = ["", f"{'training time':<{width}}{'steps':>7}{'train loop':>13}{'whole process':>16}"]
+    lines = [
+        "",
+        "training time (wall clock: other work on the machine inflates it, so compare runs made on an idle machine)",
+        f"{'':<{width}}{'steps':>7}{'train loop':>13}{'whole process':>16}",
+    ]
     for run in runs:
         steps = f"{run.steps}" if run.steps is not None else "?"
         loop = f"{run.loop_seconds:.1f} s" if run.loop_seconds is not None else "?"

@@ -23,7 +23,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 COUNT_WORDS: tuple[str, ...] = ("one", "two", "three")
 MAX_SHAPES = len(COUNT_WORDS)
 BACKGROUND: tuple[int, int, int] = (240, 240, 235)
-# Half-sizes as fractions of the image side: a shape covers about 10-40 of the 256 CLIP patches at 224 px. Smaller
+# Half-sizes as fractions of the image side: a shape covers about 6 to 40 of the 256 CLIP patches at 224 px. Smaller
 # shapes (0.08-0.16) delayed the point where the tiny model starts reading the image by about 50 steps.
 MIN_RADIUS_FRACTION = 0.11
 MAX_RADIUS_FRACTION = 0.20
