@@ -40,7 +40,7 @@ def _read_counts(valid: torch.Tensor, sentinels: torch.Tensor) -> tuple[list[int
     return packed[:batch], packed[batch : 2 * batch], bool(packed[-2]), bool(packed[-1])
 
 
-def _padding_side(first_all_valid: bool, last_all_valid: bool, default: str) -> PaddingSide:
+def padding_side_from_flags(first_all_valid: bool, last_all_valid: bool, default: str) -> PaddingSide:
     """Left when some sample is padded at its start, right when padded at its end, else ``default``."""
     if not first_all_valid:
         return "left"
@@ -101,7 +101,7 @@ def splice_image_features(
         out_lengths[b] += sum(image_lengths[cursor : cursor + count])
         cursor += count
     visual_counts = _features_per_sample(placeholders, image_features, max_length, out_lengths)
-    padding_side = _padding_side(first_valid, last_valid, default_padding_side)
+    padding_side = padding_side_from_flags(first_valid, last_valid, default_padding_side)
     width = max(out_lengths, default=0)
 
     # Output position of every input position: exclusive cumsum of its expansion, shifted right under left padding.
