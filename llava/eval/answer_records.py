@@ -49,6 +49,12 @@ def record_key(record: Mapping[str, Any]) -> Hashable:
     return (question_id, record["round_id"]) if "round_id" in record else question_id
 
 
+def question_prompt_key(record: Mapping[str, Any]) -> Hashable:
+    """(question_id, prompt): the identity of a loader answer. MME's question file gives both questions about an
+    image the image's path as `question_id`, so the id alone does not identify a question there."""
+    return (record["question_id"], record["prompt"])
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """All records of a JSON-lines file (blank lines skipped); a malformed line is an error with its number."""
     path = Path(path).expanduser()

@@ -23,7 +23,13 @@ from tqdm import tqdm
 from transformers import CLIPImageProcessor, PreTrainedTokenizerBase
 
 from duet.config import DuetConfig
-from llava.eval.answer_records import AnswersFileError, ResumableAnswers, answer_record, read_jsonl
+from llava.eval.answer_records import (
+    AnswersFileError,
+    ResumableAnswers,
+    answer_record,
+    question_prompt_key,
+    read_jsonl,
+)
 from llava.eval.chunking import get_chunk
 from llava.eval.cli import (
     add_decoding_args,
@@ -41,7 +47,8 @@ from llava.mm_utils import process_images, tokenizer_image_token
 
 
 def read_questions(path: str | Path) -> list[dict]:
-    """The JSON-lines question file; each question must carry `question_id`, `image` and `text`, ids unique."""
+    """The JSON-lines question file; each question must carry `question_id`, `image` and `text`, and no question may
+    appear twice (the same id and text; MME shares one id between the two questions about an image)."""
     questions = read_jsonl(path)
     seen = set()
     for number, line in enumerate(questions, start=1):
@@ -50,9 +57,9 @@ def read_questions(path: str | Path) -> list[dict]:
             raise AnswersFileError(
                 f"{path}: question {number} lacks {missing}; LLaVA's question files have question_id, image, text"
             )
-        if line["question_id"] in seen:
-            raise AnswersFileError(f"{path}: question_id {line['question_id']!r} appears twice")
-        seen.add(line["question_id"])
+        if (line["question_id"], line["text"]) in seen:
+            raise AnswersFileError(f"{path}: question {number} (id {line['question_id']!r}) repeats an earlier one")
+        seen.add((line["question_id"], line["text"]))
     return questions
 
 
@@ -105,9 +112,9 @@ def eval_model(args: argparse.Namespace, duet: DuetConfig | None) -> None:
     questions = get_chunk(read_questions(args.question_file), args.num_chunks, args.chunk_idx)
     loaded = load_eval_model(args, duet)
     metadata = loaded.metadata()
-    answers = ResumableAnswers(args.answers_file, loaded.name, metadata, overwrite=args.overwrite)
+    answers = ResumableAnswers(args.answers_file, loaded.name, metadata, args.overwrite, key=question_prompt_key)
     dataset = QuestionDataset(
-        [line for line in questions if line["question_id"] not in answers.done],
+        [line for line in questions if (line["question_id"], line["text"]) not in answers.done],
         args.image_folder,
         loaded.tokenizer,
         loaded.image_processor,

@@ -57,6 +57,7 @@ class Row:
     tokens: dict[str, float]
     scores: dict[str, float]
     lenient: set[str] = field(default_factory=set)
+    undefined: set[str] = field(default_factory=set)
     baseline: str | None = None
     relative: dict[str, float] = field(default_factory=dict)
 
@@ -121,7 +122,8 @@ def add_relative(rows: Sequence[Row], baselines: Mapping[str, Row]) -> None:
             if reference is None:
                 continue
             if reference == 0:
-                raise ValueError(f"baseline {base.run!r} scores 0 on {benchmark}; relative accuracy is undefined")
+                row.undefined.add(benchmark)  # shown as "-" with a note, never as a made-up number
+                continue
             row.relative[benchmark] = 100.0 * score / reference
 
 
@@ -166,6 +168,9 @@ def markdown_table(rows: Sequence[Row], benchmarks: Sequence[str], average_set: 
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"Relative % = 100 x score / baseline score; baselines: "
              f"{', '.join(sorted({r.baseline for r in rows if r.baseline})) or 'none'}."]  # fmt: skip
+    zero = sorted({(row.baseline, b) for row in rows for b in row.undefined})
+    for baseline, benchmark in zero:
+        notes.append(f"baseline {baseline} scores 0 on {TITLES.get(benchmark, benchmark)}: no relative % there.")
     if any(row.lenient for row in rows):
         notes.append("* scored with an opt-in lenient answer parse (not LLaVA's rule; not comparable to papers).")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"

@@ -129,3 +129,23 @@ def test_qbench_records_and_unpadded_pixels(
     image = Image.open(tmp_path / "images" / "0001.png").convert("RGB")
     expected = clip_image_processor(336).preprocess(image, return_tensors="pt")["pixel_values"]
     torch.testing.assert_close(seen[1], expected)
+
+
+def test_loader_mme_style_shared_ids(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """MME gives both questions about an image the image path as question_id: both are answered, and resumed."""
+    image = write_images(tmp_path / "images", 1)[0]
+    questions = [{"question_id": f"existence/{image}", "image": image, "text": text}
+                 for text in ("Is there a cat? Please answer yes or no.", "Is there a dog? Please answer yes or no.")]  # fmt: skip
+    question_file = tmp_path / "llava_mme.jsonl"
+    question_file.write_text("".join(json.dumps(q) + "\n" for q in questions))
+    answers = tmp_path / "mme.jsonl"
+    files = (question_file, tmp_path / "images")
+    model_vqa_loader.main(loader_args(tiny_checkpoint, files, answers, "--duet-preset", "full"))
+    first = read_jsonl(answers)
+    assert [r["prompt"] for r in first] == [q["text"] for q in questions]
+    answers.write_text(answers.read_text().splitlines()[0] + "\n")
+    model_vqa_loader.main(loader_args(tiny_checkpoint, files, answers, "--duet-preset", "full"))
+    assert [r["prompt"] for r in read_jsonl(answers)] == [q["text"] for q in questions]
+    question_file.write_text(question_file.read_text() + json.dumps(questions[0]) + "\n")
+    with pytest.raises(AnswersFileError, match="question 3 .* repeats an earlier one"):
+        model_vqa_loader.main(loader_args(tiny_checkpoint, files, answers, "--duet-preset", "full"))
