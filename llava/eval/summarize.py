@@ -210,7 +210,7 @@ def plot(rows: Sequence[Row], average_set: Sequence[str], path: Path) -> Path:
             continue
         label = row.method if len(models) == 1 else f"{row.method} ({row.model})"
         lines.setdefault(label, []).append((row.tokens["layer_averaged"], retained))
-    for label, points in sorted(lines.items()):
+    for label, points in sorted(lines.items(), key=lambda item: (METHOD_ORDER.index(item[0].split(" (")[0]), item[0])):
         points.sort()
         xs, ys = zip(*points, strict=True)
         style = (
@@ -218,7 +218,8 @@ def plot(rows: Sequence[Row], average_set: Sequence[str], path: Path) -> Path:
         )
         axes.plot(xs, ys, label=label, **style)
     axes.set_xlabel("visual tokens (averaged over decoder layers)")
-    axes.set_ylabel(f"accuracy retained, % (mean over {', '.join(TITLES.get(b, b) for b in average_set)})")
+    axes.set_ylabel("accuracy retained (%)")
+    axes.set_title(f"mean relative accuracy over {', '.join(TITLES.get(b, b) for b in average_set)}", fontsize=9)
     axes.grid(True, alpha=0.3)
     if lines:
         axes.legend()
