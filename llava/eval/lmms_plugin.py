@@ -11,6 +11,8 @@ lmms-eval is used as it is. `--model_args` keys:
   `compute_salient_tokens`), resolved exactly as `--duet-preset ...` on a generator (`llava.eval.duet_args`);
 - `conv_template` (default vicuna_v1), `batch_size` (default 1; batches are left-padded and answer as batch size 1
   does), `device`, `attn_implementation`, `vision_tower`.
+Under `accelerate launch --num_processes N -m lmms_eval ...` each process loads the model on its own GPU and answers
+its shard of the requests (lmms-eval gathers them).
 
 Each request's context gets one `<image>` line per image in front (unless it already holds `<image>`), is rendered
 by the conversation template, and in DUET's salient mode gets the query mask of the context, as LLaVA's generators
@@ -24,6 +26,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from accelerate import PartialState
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 
@@ -83,6 +86,10 @@ class DuetLlava(lmms):
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"duet_llava: batch_size must be >= 1, got {batch_size}")
+        state = PartialState()
+        if state.num_processes > 1:  # `accelerate launch -m lmms_eval`: one model per process, requests sharded by rank
+            self._rank, self._world_size = state.process_index, state.num_processes
+            device = device or f"cuda:{state.local_process_index}"
         backend_class = select_backend(str(pretrained))
         self.backend: Backend = backend_class(
             pretrained=str(pretrained),
