@@ -4,13 +4,13 @@
   our own saves, LoRA / projector checkpoints; llava-hf folders converted on load), prompts and query masks built as
   LLaVA's generators build them (`llava.eval.prompting`).
 - `HfLlavaBackend`: transformers' own `LlavaForConditionalGeneration` with DUET applied by `duet.apply` (the engine's
-  HF host, `llava.hosts.hf_llava`), its processor and chat format, for llava-hf folders.
+  HF host, `llava.hosts.hf_llava`) and its own processor, for llava-hf folders; prompts use the same conversation
+  template (`conv_template`) as the LLaVA backend.
 
 `select_backend` is the only place that decides. This module does not import lmms-eval, so it is usable and testable
 without it.
 """
 
-import importlib.util
 import json
 import os
 from collections.abc import Sequence
@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from duet.config import DuetConfig
-
-HF_HOST_MODULE = "llava.hosts.hf_llava"
-
 
 @dataclass(frozen=True)
 class Request:
@@ -76,16 +73,9 @@ def is_llava_hf(config: dict) -> bool:
     return "text_config" in config and "vision_config" in config
 
 
-def hf_host_available() -> bool:
-    return importlib.util.find_spec(HF_HOST_MODULE) is not None
-
-
 def select_backend(pretrained: str) -> type:
-    """llava-hf folders run on transformers' own class once the engine's HF host is installed; all else (and
-    llava-hf folders before that) on this codebase's LLaVA."""
-    if is_llava_hf(checkpoint_config(pretrained)) and hf_host_available():
-        return HfLlavaBackend
-    return LlavaBackend
+    """llava-hf folders run on transformers' own class (the engine's HF host); everything else on our LLaVA."""
+    return HfLlavaBackend if is_llava_hf(checkpoint_config(pretrained)) else LlavaBackend
 
 
 def _decoding(request: Request) -> Any:
@@ -182,27 +172,34 @@ class HfLlavaBackend:
         self.model.eval()
         duet_lib.apply(self.model, duet if duet is not None else "full")
         self.duet = duet
+        self.conv_template = conv_template
         self.processor = AutoProcessor.from_pretrained(pretrained)
         self.processor.tokenizer.padding_side = "left"
 
     def generate(self, requests: Sequence[Request]) -> list[str]:
         import torch
 
-        from llava.hosts.hf_queries import processor_query_mask
+        from llava.duet_queries import build_processor_query_mask
+        from llava.eval.prompting import build_prompt
 
         if len(requests[0].images) > 1:
             raise ValueError("duet_llava (llava-hf) takes one image per request; this task gives several")
+        questions = [request.context for request in requests]
         prompts = [
-            ("USER: <image>\n" if request.images and "<image>" not in request.context else "USER: ")
-            + request.context + " ASSISTANT:"
-            for request in requests
-        ]  # fmt: skip
+            build_prompt(self.conv_template, ("<image>\n" if r.images and "<image>" not in r.context else "") + r.context)
+            for r in requests
+        ]
         images = [image.convert("RGB") for request in requests for image in request.images] or None
         inputs = self.processor(images=images, text=prompts, return_tensors="pt", padding=True).to(self.device)
         extra = {}
         if self.duet is not None and self.duet.t2v_enabled and self.duet.query == "salient":
-            masks = [processor_query_mask(self.processor, p, r.context) for p, r in zip(prompts, requests, strict=True)]
-            extra["t2v_query_mask"] = torch.stack([torch.as_tensor(m, dtype=torch.bool) for m in masks]).to(self.device)
+            width = inputs["input_ids"].shape[1]
+            masks = torch.zeros(len(prompts), width, dtype=torch.bool)
+            for row, (prompt, question) in enumerate(zip(prompts, questions, strict=True)):
+                ids = inputs["input_ids"][row][inputs["attention_mask"][row].bool()].tolist()
+                mask = build_processor_query_mask(self.processor, prompt, question, ids)
+                masks[row, width - len(mask) :] = torch.tensor(mask)  # the processor pads on the left
+            extra["t2v_query_mask"] = masks.to(self.device)
         kwargs = _decoding(requests[0]).generate_kwargs()
         with torch.inference_mode():
             output = self.model.generate(**inputs, **extra, **kwargs)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from llava.eval import lmms_backends, lmms_env, model_vqa_loader
 from llava.testing.tiny_llava import build_tiny_llava, save_released_layout
+from llava.testing.tiny_llava_hf import save_llava_hf_layout
 from tests.eval.conftest import read_jsonl, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,28 +63,17 @@ def lmms_eval_command() -> Path:
     return lmms_env.build(REPO / ".cache" / "lmms-env")
 
 
-@pytest.fixture(scope="module")
-def tiny_task(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(checkpoint with 32 layers so the paper preset runs unmodified, task folder), answers fixed by the generator."""
-    root = tmp_path_factory.mktemp("lmms")
-    checkpoint = save_released_layout(build_tiny_llava(seed=5, llama_overrides={"num_hidden_layers": 32}), root / "ck")
+def _images() -> list[Image.Image]:
     rng = np.random.default_rng(1)
-    images = [Image.fromarray(rng.integers(0, 255, (36 + 10 * i, 48, 3), dtype=np.uint8)) for i in range(3)]
-    (root / "images").mkdir()
-    for i, image in enumerate(images):
-        image.save(root / "images" / f"{i}.png")
-    write_jsonl(root / "questions.jsonl", [{"question_id": i, "image": f"{i}.png", "text": q + SUFFIX}
-                                          for i, q in enumerate(QUESTIONS)])  # fmt: skip
-    model_vqa_loader.main(["--model-path", str(checkpoint), "--question-file", str(root / "questions.jsonl"),
-                           "--image-folder", str(root / "images"), "--answers-file", str(root / "answers.jsonl"),
-                           "--temperature", "0", "--conv-mode", "vicuna_v1", "--max_new_tokens", "4",
-                           "--num-workers", "0", "--duet-preset", PRESET])  # fmt: skip
-    generated = [r["text"] for r in read_jsonl(root / "answers.jsonl")]
-    answers = [generated[0], generated[1], generated[2] + " (not what the model says)"]
+    return [Image.fromarray(rng.integers(0, 255, (36 + 10 * i, 48, 3), dtype=np.uint8)) for i in range(3)]
 
+
+def _write_task(root: Path, images: list[Image.Image], generated: list[str]) -> Path:
+    """A `load_from_disk` task whose answers are ``generated`` with the last one made wrong on purpose (2/3)."""
     from datasets import Dataset, DatasetDict, Features, Value
     from datasets import Image as ImageFeature
 
+    answers = [generated[0], generated[1], generated[2] + " (not what the model says)"]
     features = Features({"question_id": Value("int64"), "question": Value("string"), "answer": Value("string"),
                          "image": ImageFeature()})  # fmt: skip
     data = Dataset.from_dict({"question_id": [0, 1, 2], "question": QUESTIONS, "answer": answers, "image": images},
@@ -101,7 +91,56 @@ def tiny_task(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "metric_list:\n  - metric: match\n    aggregation: mean\n    higher_is_better: true\n"
         "metadata:\n  - version: 0.0\n"
     )
-    return checkpoint, tasks
+    return tasks
+
+
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(checkpoint with 32 layers so the paper preset runs unmodified, task folder), answers fixed by the generator."""
+    root = tmp_path_factory.mktemp("lmms")
+    checkpoint = save_released_layout(build_tiny_llava(seed=5, llama_overrides={"num_hidden_layers": 32}), root / "ck")
+    images = _images()
+    (root / "images").mkdir()
+    for i, image in enumerate(images):
+        image.save(root / "images" / f"{i}.png")
+    write_jsonl(root / "questions.jsonl", [{"question_id": i, "image": f"{i}.png", "text": q + SUFFIX}
+                                          for i, q in enumerate(QUESTIONS)])  # fmt: skip
+    model_vqa_loader.main(["--model-path", str(checkpoint), "--question-file", str(root / "questions.jsonl"),
+                           "--image-folder", str(root / "images"), "--answers-file", str(root / "answers.jsonl"),
+                           "--temperature", "0", "--conv-mode", "vicuna_v1", "--max_new_tokens", "4",
+                           "--num-workers", "0", "--duet-preset", PRESET])  # fmt: skip
+    return checkpoint, _write_task(root, images, [r["text"] for r in read_jsonl(root / "answers.jsonl")])
+
+
+def _direct_llava_hf_answers(folder: Path, images: list[Image.Image]) -> list[str]:
+    """transformers' own LLaVA under `duet.apply`, fed by its processor, with the salient query mask: no lmms-eval."""
+    import torch
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    import duet
+    from llava.duet_queries import build_processor_query_mask
+    from llava.eval.prompting import build_prompt
+
+    model = duet.apply(LlavaForConditionalGeneration.from_pretrained(folder).eval(), PRESET)
+    processor = AutoProcessor.from_pretrained(folder)
+    answers = []
+    for image, question in zip(images, QUESTIONS, strict=True):
+        text = question + SUFFIX
+        prompt = build_prompt("vicuna_v1", "<image>\n" + text)
+        inputs = processor(images=image.convert("RGB"), text=prompt, return_tensors="pt")
+        mask = build_processor_query_mask(processor, prompt, text, inputs.input_ids[0].tolist())
+        out = model.generate(**inputs, t2v_query_mask=torch.tensor([mask]), max_new_tokens=4, do_sample=False)
+        answers.append(processor.decode(out[0, inputs.input_ids.shape[1] :], skip_special_tokens=True).strip())
+    return answers
+
+
+@pytest.fixture(scope="module")
+def tiny_llava_hf_task(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(llava-hf folder of a 32-layer tiny model, task folder), answers from transformers' class directly."""
+    root = tmp_path_factory.mktemp("lmms-hf")
+    folder = save_llava_hf_layout(build_tiny_llava(seed=5, llama_overrides={"num_hidden_layers": 32}), root / "hf")
+    images = _images()
+    return folder, _write_task(root, images, _direct_llava_hf_answers(folder, images))
 
 
 def _offline_env() -> dict[str, str]:
@@ -122,6 +161,16 @@ def test_lmms_eval_cli_runs_the_task_through_the_plugin(
 ) -> None:
     checkpoint, tasks = tiny_task
     result = _cli(lmms_eval_command, f"pretrained={checkpoint},duet_preset={PRESET}", tasks, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert results_of(tmp_path / "out", TASK, "match") == pytest.approx(2 / 3), result.stdout[-2000:]
+
+
+def test_a_llava_hf_checkpoint_runs_on_transformers_class(
+    lmms_eval_command: Path, tiny_llava_hf_task: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`pretrained=<llava-hf folder>` evaluates transformers' `LlavaForConditionalGeneration` under the engine."""
+    folder, tasks = tiny_llava_hf_task
+    result = _cli(lmms_eval_command, f"pretrained={folder},duet_preset={PRESET}", tasks, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     assert results_of(tmp_path / "out", TASK, "match") == pytest.approx(2 / 3), result.stdout[-2000:]
 
@@ -169,7 +218,7 @@ def test_the_layered_environment_keeps_this_torch(lmms_eval_command: Path) -> No
     assert lines[2] == "None"  # no torchvision: CLIPImageProcessor keeps LLaVA's PIL pixels
 
 
-def test_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backend_choice(tmp_path: Path) -> None:
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text(
         json.dumps({"model_type": "llava", "text_config": {}, "vision_config": {}})
@@ -179,11 +228,7 @@ def test_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         json.dumps({"model_type": "llava_llama", "mm_vision_tower": "x"})
     )
     assert lmms_backends.select_backend(str(tmp_path / "released")) is lmms_backends.LlavaBackend
-    monkeypatch.setattr(lmms_backends, "hf_host_available", lambda: False)
-    assert lmms_backends.select_backend(str(tmp_path / "hf")) is lmms_backends.LlavaBackend  # converted on load
-    monkeypatch.setattr(lmms_backends, "hf_host_available", lambda: True)
     assert lmms_backends.select_backend(str(tmp_path / "hf")) is lmms_backends.HfLlavaBackend
-    assert lmms_backends.select_backend(str(tmp_path / "released")) is lmms_backends.LlavaBackend
     assert lmms_backends.cut_at_stop("yes</s>more\n\nUSER:", ["</s>", "USER:"]) == "yes"
 
 
