@@ -21,7 +21,7 @@ format (safetensors when the repo has them, else `.bin`), never the TF / Flax / 
 import os
 from pathlib import Path
 
-from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, ModelInfo, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -52,6 +52,11 @@ class ModelNotFoundError(FileNotFoundError):
 def hub_offline() -> bool:
     """`HF_HUB_OFFLINE` (or transformers' `TRANSFORMERS_OFFLINE`) as huggingface_hub reads it, but at call time."""
     return any(os.environ.get(name, "").upper() in _TRUE for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _endpoint() -> str | None:
+    """`HF_ENDPOINT` (a mirror, or a private Hub) read at call time; None is huggingface_hub's default."""
+    return os.environ.get("HF_ENDPOINT") or None
 
 
 def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -130,14 +135,34 @@ def resolve_model_file(
         )
     offline = hub_offline()
     cache = hub_cache_dir(cache_dir)
+    unreachable = None if offline else _ask_hub(repo_id, revision, token, cache, role)[1]
     try:
         return Path(
             hf_hub_download(
-                repo_id, filename, revision=revision, token=token, cache_dir=cache, local_files_only=offline
+                repo_id,
+                filename,
+                revision=revision,
+                token=token,
+                cache_dir=cache,
+                local_files_only=offline or unreachable is not None,
+                endpoint=_endpoint(),
             )
         )
     except Exception as error:  # every huggingface_hub failure becomes one message with the fix
-        raise _explain(error, repo_id, revision, cache, offline, role, filename) from error
+        raise _explain(error, repo_id, revision, cache, offline, role, filename, unreachable) from error
+
+
+def _ask_hub(
+    repo_id: str, revision: str | None, token: str | bool | None, cache: Path, role: str
+) -> tuple[ModelInfo | None, Exception | None]:
+    """(the repo's info, None) when the Hub answers; (None, the connection error) when it cannot be reached, after
+    one attempt (huggingface_hub retries a file download five times); a definite "no" from the Hub is raised."""
+    try:
+        return HfApi(token=token, endpoint=_endpoint()).model_info(repo_id, revision=revision), None
+    except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as error:
+        raise _explain(error, repo_id, revision, cache, False, role) from error
+    except Exception as error:  # connection refused, DNS, timeouts: the cache may still have it
+        return None, error
 
 
 def _snapshot(
@@ -146,27 +171,18 @@ def _snapshot(
     """The snapshot folder of `repo_id` in the cache: downloaded (online) or looked up (offline / Hub unreachable)."""
     offline = hub_offline()
     cache = hub_cache_dir(cache_dir)
-    unreachable: Exception | None = None
-    if not offline:
-        try:
-            info = HfApi(token=token).model_info(repo_id, revision=revision)
-        except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as error:
-            raise _explain(error, repo_id, revision, cache, offline, role) from error
-        except Exception as error:  # connection refused, DNS, timeouts: fall back to the cache, as huggingface_hub does
-            unreachable = error
-        else:
-            files = [sibling.rfilename for sibling in info.siblings or []]
-            try:
-                return snapshot_download(
-                    repo_id,
-                    revision=info.sha,
-                    token=token,
-                    cache_dir=cache,
-                    allow_patterns=[*METADATA_PATTERNS, *weight_patterns(files)],
-                )
-            except Exception as error:
-                raise _explain(error, repo_id, revision, cache, offline, role) from error
+    info, unreachable = (None, None) if offline else _ask_hub(repo_id, revision, token, cache, role)
     try:
+        if info is not None:
+            files = [sibling.rfilename for sibling in info.siblings or []]
+            return snapshot_download(
+                repo_id,
+                revision=info.sha,
+                token=token,
+                cache_dir=cache,
+                endpoint=_endpoint(),
+                allow_patterns=[*METADATA_PATTERNS, *weight_patterns(files)],
+            )
         return snapshot_download(
             repo_id,
             revision=revision,
@@ -175,7 +191,7 @@ def _snapshot(
             local_files_only=True,
             allow_patterns=list(METADATA_PATTERNS),
         )
-    except Exception as error:
+    except Exception as error:  # every huggingface_hub failure becomes one message with the fix
         raise _explain(error, repo_id, revision, cache, offline, role, unreachable=unreachable) from error
 
 
@@ -217,10 +233,10 @@ def _explain(
         )
     if isinstance(error, LocalEntryNotFoundError) or offline or unreachable is not None:
         why = "HF_HUB_OFFLINE is set" if offline else f"the Hub could not be reached ({unreachable or error})"
+        switch = "unset HF_HUB_OFFLINE where the Hub is reachable" if offline else "check the network (or HF_ENDPOINT)"
         return ModelNotFoundError(
             f"The {role} {what!r}{at} is not a local path and is not (completely) in the Hugging Face cache at "
             f"{cache}, and {why}. Fix: download it where there is network with `hf download {repo_id}` into the "
-            "same cache (HF_HOME / HF_HUB_CACHE) and copy the cache here, unset HF_HUB_OFFLINE, or pass a local "
-            "folder instead."
+            f"same cache (HF_HOME / HF_HUB_CACHE) and copy the cache here, {switch}, or pass a local folder instead."
         )
     return ModelNotFoundError(f"The {role} {what!r}{at} could not be fetched from the Hugging Face Hub: {error}")

@@ -7,6 +7,7 @@ checkpoint. `HF_HOME` points at it and `HF_HUB_OFFLINE=1` forbids the network, a
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,13 @@ from PIL import Image
 from duet.cli import main as duet_cli
 from llava.eval import model_vqa_loader
 from llava.model.builder import load_pretrained_model
-from llava.model.hub import ModelNotFoundError, hub_cache_dir, resolve_model_file, resolve_model_folder
+from llava.model.hub import (
+    ModelNotFoundError,
+    hub_cache_dir,
+    resolve_model_file,
+    resolve_model_folder,
+    weight_patterns,
+)
 from llava.testing.fake_hub import add_to_hub_cache
 from llava.testing.tiny_llava import TinyLlava, build_tiny_llava, random_images, save_released_layout
 from tests.llava.helpers import PROMPTS, encode, hf_llava_twin
@@ -195,3 +202,28 @@ def test_checkpoint_tower_weights_are_loaded_and_kept(offline: Path, hub: dict, 
     tokenizer.save_pretrained(tmp_path / "again")
     _, again, _, _ = load_pretrained_model(str(tmp_path / "again"))
     torch.testing.assert_close(_logits(again, tokenizer), expected, rtol=0, atol=0)
+
+
+def test_unreachable_hub_falls_back_to_the_cache(hub: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online mode (no HF_HUB_OFFLINE) on a node whose Hub endpoint refuses connections: the cache still serves."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("HF_HOME", str(hub["home"]))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    tiny = hub["released"][0]
+    tokenizer, model, _, _ = load_pretrained_model(RELEASED_ID)
+    torch.testing.assert_close(_logits(model, tokenizer), _logits(tiny.model, tiny.tokenizer), rtol=0, atol=0)
+    with pytest.raises(ModelNotFoundError, match=r"'fake-liuhaotian/absent'.*the Hub could not be reached.*hf download"):
+        resolve_model_folder("fake-liuhaotian/absent")
+    with pytest.raises(ModelNotFoundError, match=r"absent/mm_projector\.bin.*could not be reached"):
+        resolve_model_file("fake-liuhaotian/absent", "mm_projector.bin")
+
+
+def test_one_weight_format_is_downloaded() -> None:
+    files = ["config.json", "model-00001-of-00002.safetensors", "pytorch_model-00001-of-00002.bin", "tf_model.h5"]
+    assert weight_patterns(files) == ["*.safetensors"]  # never both copies of a 7B model, never TF / Flax
+    assert weight_patterns(["config.json", "pytorch_model.bin", "mm_projector.bin"]) == ["*.bin"]
