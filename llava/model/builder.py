@@ -142,6 +142,8 @@ def load_pretrained_model(
             "`model.save_pretrained(out)` and the tokenizer), then load `out` with load_4bit / load_8bit."
         )
     quantization = _quantization_config(load_8bit, load_4bit, dtype)
+    if quantization is not None and device_map is None:
+        device_map = {"": device}  # quantized weights are placed while loading; they cannot be moved afterwards
     load_kwargs = {"dtype": dtype, "attn_implementation": attn, "device_map": device_map}
     if quantization is not None:
         load_kwargs["quantization_config"] = quantization

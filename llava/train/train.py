@@ -25,9 +25,10 @@ visual tokens after each stage layer and prunes the labels with them. T2V's quer
 `salient` (the salient words of each human turn, marked by the dataset), `instruction` (all non-answer text after
 the image, the authors' released training setting) or `last`. Which salient-word finder ran (`pos`: a spaCy POS
 model, as the authors; `spacy-rules` / `builtin-rules`: fallbacks without one) changes the query set, so it is
-logged, must agree across ranks, and is saved as `duet_salient_path` in the run's `config.json`. The `plain` pretraining template has no instruction
-text: the human turn is replaced by the image and everything after it is the caption, i.e. a target. Every query
-set is then empty, and the model falls back, per sample, to its last prompt position: the position just before
+logged, must agree across ranks, and is saved as `duet_salient_path` in the run's `config.json`.
+
+The `plain` pretraining template has no instruction text: the human turn is replaced by the image and everything
+after it is the caption, i.e. a target. Every query set is then empty, and the model falls back, per sample, to its last prompt position: the position just before
 the first caption token, which in `plain` is the image's last visual token. Scores are therefore an average over
 one query rather than over none (the authors' code divides by zero there and ranks NaNs).
 """
