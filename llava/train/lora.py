@@ -21,7 +21,6 @@ from collections import defaultdict
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from peft.tuners.lora import LoraLayer
 
 from llava.train.zero import gathered_state
 
@@ -93,23 +92,18 @@ def add_lora(model: torch.nn.Module, r: int, alpha: int, dropout: float, bias: s
 
 
 def cast_trainables(model: torch.nn.Module, dtype: torch.dtype) -> None:
-    """LLaVA's cast for DeepSpeed: LoRA layers' adapters, and every other trainable parameter, to `dtype`.
+    """LLaVA's cast for DeepSpeed: every trainable parameter (the LoRA adapters, the projector) to `dtype`.
 
-    Parameters that ZeRO-3 already partitioned cannot be re-cast in place; one in the wrong dtype is an error.
-    Afterwards every trainable parameter has `dtype`, or this raises with the names of those that do not.
+    Parameters that ZeRO-3 already partitioned cannot be re-cast in place; one in the wrong dtype is an error that
+    names it, instead of DeepSpeed's bare AssertionError later.
     """
-    for module in model.modules():
-        if isinstance(module, LoraLayer):
-            for name, param in module.named_parameters():
-                if "lora_" in name and not hasattr(param, "ds_id"):
-                    param.data = param.data.to(dtype)
-    for param in model.parameters():
-        if param.requires_grad and param.dtype != dtype and not hasattr(param, "ds_id"):
-            param.data = param.data.to(dtype)
     trainable: dict[torch.dtype, list[str]] = defaultdict(list)
     for name, param in model.named_parameters():
-        if param.requires_grad:
-            trainable[param.dtype].append(name)
+        if not param.requires_grad:
+            continue
+        if param.dtype != dtype and not hasattr(param, "ds_id"):
+            param.data = param.data.to(dtype)
+        trainable[param.dtype].append(name)
     if set(trainable) - {dtype}:
         raise ValueError(
             f"DeepSpeed needs every trainable parameter in {dtype}, but some are not and cannot be cast (ZeRO-3 "
