@@ -29,7 +29,9 @@
 #   PER_DEVICE_BATCH defaults to LLaVA's 16, halved when there are more than 8 GPUs.
 #   Other knobs: OUTPUT (checkpoints/llava-v1.5-7b-duet$PRESET), T2V_QUERY (the preset's; `instruction` is what the
 #   authors' training scripts ran), BF16 (True), TF32 (unset; True on NVIDIA Ampere+ only), REPORT_TO (wandb,
-#   offline without credentials), NUM_WORKERS (4), MASTER_PORT (29500).
+#   offline without credentials), NUM_WORKERS (4), MASTER_PORT (29500), ON_BAD_DATA (truncate: entries longer than
+#   the 2048-position context are listed by id and count and trained on cut there, as LLaVA does; any other bad
+#   entry stops the run before the model loads; refuse / skip as in train.py's --on_bad_data; stage 1 gets it too).
 #
 # Python: the active environment's; with none active, the repository's .venv (created by the README's install
 # command) when it exists. Everything written goes under checkpoints/ and playground/data/ (git-ignored).
@@ -183,6 +185,7 @@ run_paper() {
     --dataloader_num_workers "${NUM_WORKERS:-4}" \
     --lazy_preprocess True \
     --report_to "${REPORT_TO:-wandb}" \
+    --on_bad_data "${ON_BAD_DATA:-truncate}" \
     ${optional[@]+"${optional[@]}"} \
     "$@"
 }

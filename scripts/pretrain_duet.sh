@@ -17,6 +17,10 @@
 #   so the paper's global batch holds on any GPU count (an error if it does not divide).
 #   T2V_QUERY [the preset's: salient] (instruction = the authors' released setting), BF16 [True],
 #   TF32 [unset; pass True on NVIDIA Ampere+, never on AMD ROCm], MASTER_PORT [29500], NUM_WORKERS [4].
+#   ON_BAD_DATA [truncate]: the startup data check lists every entry longer than the context (2048 positions, the
+#   preset's N0 visual tokens included) by id and count and trains on it cut there, as LLaVA does; any other bad
+#   entry (missing image, malformed record) stops the run before the model loads. refuse = stop on over-long
+#   entries too; skip = drop every bad entry. Check a file beforehand with `python -m llava.train.check_data`.
 #
 # Multi-node: HOSTFILE holds one "hostname slots=N" line per node (passwordless ssh, same paths on every node).
 # DeepSpeed forwards only NCCL*/PYTHON*/UCX* variables to remote nodes; put anything else (WANDB_*, HF_HOME, HSA_*)
@@ -79,5 +83,6 @@ echo "DUET pretraining: preset llava-1.5:$PRESET, $NUM_NODES node(s) x $NUM_GPUS
     --dataloader_num_workers "${NUM_WORKERS:-4}" \
     --lazy_preprocess True \
     --report_to wandb \
+    --on_bad_data "${ON_BAD_DATA:-truncate}" \
     ${OPTIONAL[@]+"${OPTIONAL[@]}"} \
     "$@"

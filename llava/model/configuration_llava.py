@@ -37,6 +37,21 @@ class LlavaConfig(LlamaConfig):
     tokenizer_padding_side: str = "right"
     tokenizer_model_max_length: int | None = None
     duet: dict | None = None
+    # Which salient-word finder produced the T2V queries this model was trained with ("pos", "spacy-rules",
+    # "builtin-rules"; `duet.salient.SalientWordFinder.path`); None when training used no salient queries.
+    duet_salient_path: str | None = None
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs) -> tuple[dict, dict]:
+        """Read a Llama LLM's config (what training starts from) or a released `llava` config as this type.
+
+        Both are this config minus fields; relabelling them here keeps transformers from warning "a model of type
+        llama/llava to instantiate llava_llama" on every load of the expected case (training, PEFT's save check).
+        """
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if config_dict.get("model_type") in ("llama", *LEGACY_MODEL_TYPES):
+            config_dict = {**config_dict, "model_type": LLAVA_MODEL_TYPE}
+        return config_dict, kwargs
 
     def __post_init__(self, **kwargs) -> None:
         # Legacy configs carry the colliding `llava` type as an instance attribute; normalise it so a re-save

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
-    CLIPImageProcessor,
+    CLIPImageProcessorPil,
     CLIPVisionConfig,
     CLIPVisionModel,
     LlamaConfig,
@@ -35,7 +35,7 @@ class TinyLlava:
 
     model: LlavaLlamaForCausalLM
     tokenizer: PreTrainedTokenizerBase
-    image_processor: CLIPImageProcessor
+    image_processor: CLIPImageProcessorPil
 
 
 def read_tiny_config(name: str) -> dict:
@@ -46,9 +46,9 @@ def read_tiny_config(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def clip_image_processor(image_size: int) -> CLIPImageProcessor:
+def clip_image_processor(image_size: int) -> CLIPImageProcessorPil:
     """CLIP's preprocessing (resize shortest edge, centre crop, CLIP mean/std) at `image_size`."""
-    return CLIPImageProcessor(
+    return CLIPImageProcessorPil(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
         image_mean=list(CLIP_MEAN),

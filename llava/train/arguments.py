@@ -12,6 +12,9 @@ still parse:
 - `--tf32 True` on a machine without TF32 (CPU, AMD ROCm), where transformers 5 raises, is dropped with a log line
   instead (DUET-VLM trained on AMD Instinct GPUs with LLaVA's scripts).
 
+On a machine without an accelerator `--dataloader_pin_memory` is turned off: pinned memory only helps copies to a
+GPU, and torch warns about it on every DataLoader.
+
 `DuetArguments` adds DUET-VLM's flags: a preset (`--duet_preset llava-1.5:128`) or the authors' explicit flags
 (`--dominant_num 170 --context_num 32 --layer_list [16,24] --image_token_ratio_list [0.5,0.0]`).
 """
@@ -21,9 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
 import transformers
 from transformers import HfArgumentParser
 from transformers.utils import is_torch_tf32_available
+
+from llava.train.entry_checks import DEFAULT_BAD_DATA_POLICY, BadDataPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +40,19 @@ AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 class ModelArguments:
     """Which LLM, vision tower and projector to train, as in LLaVA's `ModelArguments`."""
 
-    model_name_or_path: str = field(default="facebook/opt-125m", metadata={"help": "The LLM (or a LLaVA checkpoint)."})
+    model_name_or_path: str = field(
+        default="facebook/opt-125m",
+        metadata={"help": "The LLM (or a LLaVA checkpoint): a folder or a Hub id such as lmsys/vicuna-7b-v1.5."},
+    )
     version: str = field(default="v0", metadata={"help": "Conversation template: plain (pretraining) or v1."})
     freeze_backbone: bool = field(default=False, metadata={"help": "Freeze the LLM (LLaVA's flag)."})
     tune_mm_mlp_adapter: bool = field(default=False, metadata={"help": "Train the projector only (pretraining)."})
     vision_tower: str | None = field(default=None, metadata={"help": "CLIP folder or hub id."})
     mm_vision_select_layer: int = field(default=-1, metadata={"help": "CLIP layer whose output feeds the projector."})
-    pretrain_mm_mlp_adapter: str | None = field(default=None, metadata={"help": "mm_projector.bin from pretraining."})
+    pretrain_mm_mlp_adapter: str | None = field(
+        default=None,
+        metadata={"help": "mm_projector.bin from pretraining: a file, or a Hub repo holding one (org/name[/path])."},
+    )
     mm_projector_type: str = field(default="linear", metadata={"help": "linear, identity or mlpNx_gelu."})
     mm_use_im_start_end: bool = field(default=False, metadata={"help": "Must stay False (LLaVA-1.5)."})
     mm_use_im_patch_token: bool = field(
@@ -64,14 +76,19 @@ class DataArguments:
 
     data_path: str | None = field(default=None, metadata={"help": "LLaVA JSON list (id / image / conversations)."})
     lazy_preprocess: bool = field(default=False, metadata={"help": "Accepted for LLaVA scripts; always lazy here."})
-    is_multimodal: bool = field(default=False, metadata={"help": "Set from --vision_tower; accepted for scripts."})
+    is_multimodal: bool = field(
+        default=False,
+        metadata={"help": "Accepted for LLaVA scripts; not read (the vision tower makes a model multimodal)."},
+    )
     image_folder: str | None = field(default=None, metadata={"help": "Root that `image` paths are relative to."})
     image_aspect_ratio: str = field(default="square", metadata={"help": "square or pad (LLaVA-1.5 finetuning)."})
-    on_bad_data: Literal["refuse", "skip"] = field(
-        default="refuse",
+    on_bad_data: BadDataPolicy = field(
+        default=DEFAULT_BAD_DATA_POLICY,
         metadata={
-            "help": "What the startup data check does with bad entries: refuse (print all, exit before building "
-            "the model) or skip (drop them and log how many)."
+            "help": "What the startup data check does with bad entries (same flag in `python -m llava.train.check_data`"
+            "): truncate (default: entries longer than model_max_length are cut there, as LLaVA does, and listed; any "
+            "other problem stops the run before the model is built), refuse (any problem stops the run), or skip "
+            "(drop every bad entry and count them)."
         },
     )
 
@@ -89,10 +106,14 @@ class TrainingArguments(transformers.TrainingArguments):
     )
     model_max_length: int = field(
         default=512,
-        metadata={"help": "Maximum sequence length, image features included; longer samples fail the data check."},
+        metadata={"help": "Maximum sequence length, image features included; see --on_bad_data for longer samples."},
     )
-    double_quant: bool = field(default=True, metadata={"help": "QLoRA option; only used with --bits 4/8."})
-    quant_type: str = field(default="nf4", metadata={"help": "QLoRA option; only used with --bits 4/8."})
+    double_quant: bool = field(
+        default=True, metadata={"help": "Accepted for LLaVA scripts; not used (QLoRA, --bits 4/8, is not supported)."}
+    )
+    quant_type: str = field(
+        default="nf4", metadata={"help": "Accepted for LLaVA scripts; not used (QLoRA, --bits 4/8, is not supported)."}
+    )
     bits: int = field(default=16, metadata={"help": "Only 16 is supported (no bitsandbytes QLoRA path)."})
     lora_enable: bool = False
     lora_r: int = 64
@@ -152,6 +173,8 @@ class TrainingArguments(transformers.TrainingArguments):
                 "--tf32 True ignored: this machine has no TF32 (CPU or AMD ROCm); transformers 5 would raise."
             )
             self.tf32 = None
+        if self.dataloader_pin_memory and (self.use_cpu or not torch.accelerator.is_available()):
+            self.dataloader_pin_memory = False
 
 
 @dataclass
@@ -159,7 +182,7 @@ class DuetArguments:
     """DUET-VLM compression used during training: a preset, or the authors' explicit flags (which override it)."""
 
     duet_preset: str | None = field(
-        default=None, metadata={"help": "e.g. llava-1.5:192 / llava-1.5:128 / llava-1.5:64 (`python -m duet list`)."}
+        default=None, metadata={"help": "e.g. llava-1.5:192 / llava-1.5:128 / llava-1.5:64 (`python -m duet presets`)."}
     )
     dominant_num: int | None = field(default=None, metadata={"help": "V2V dominant tokens per image, CLS included."})
     context_num: int | None = field(default=None, metadata={"help": "V2V contextual (merged) tokens per image."})

@@ -2,12 +2,14 @@
 
     python -m llava.train.check_data --data_path playground/data/llava_v1_5_mix665k.json \\
         --image_folder playground/data --model_name_or_path lmsys/vicuna-7b-v1.5 --version v1 \\
-        --model_max_length 2048 [--image_tokens 576] [--on_error refuse|skip]
+        --model_max_length 2048 [--image_tokens 576] [--on_bad_data truncate|refuse|skip]
 
-Prints every problem with the entry's id (see `llava.train.data_check` for the kinds) and a summary. Exit status:
-1 when problems are found and `--on_error refuse` (the default), else 0. `train.py` runs the same check at startup
-(`--on_bad_data`). `--image_tokens` is the number of visual tokens per image that reach the LLM: 576 for
-LLaVA-1.5 at 336 px, N0 = dominant + contextual under DUET (e.g. 202 for `llava-1.5:128`).
+Prints every problem with the entry's id (the kinds are listed in `llava.train.entry_checks`) and a summary, then
+applies the same `--on_bad_data` policy as `train.py` (`llava.train.data_setup`; `--on_error` is accepted as an
+alias). Exit status: 0 when a training run with that policy would start, 1 when it would stop, 2 when the file
+itself cannot be read (the message names file, line and column). `--image_tokens` is the number of visual tokens
+per image that reach the LLM: 576 for LLaVA-1.5 at 336 px, N0 = dominant + contextual under DUET (e.g. 202 for
+`llava-1.5:128`). `--model_name_or_path` is a folder or a Hub id (only its tokenizer is read).
 """
 
 import argparse
@@ -16,32 +18,23 @@ from collections.abc import Sequence
 
 from transformers import AutoTokenizer
 
-from llava.train.data_check import CheckSettings, DataReport, check_records
-from llava.train.records import VERSION_TEMPLATES, load_records, template_for_version
+from llava.model.hub import ModelNotFoundError, resolve_model_folder
+from llava.train.data_setup import BadDataError, report_problems
+from llava.train.entry_checks import (
+    BAD_DATA_POLICIES,
+    DEFAULT_BAD_DATA_POLICY,
+    CheckSettings,
+    DataReport,
+    check_records,
+)
+from llava.train.records import VERSION_TEMPLATES, DataFileError, load_records, template_for_version
 
 LLAVA_15_IMAGE_TOKENS = 576
 
 
-def report_problems(report: DataReport, on_error: str, write=print) -> bool:
-    """Print every problem and the summary; True when the run may go on (no problems, or `skip`)."""
-    for problem in report.problems:
-        write(str(problem))
-    if not report.problems:
-        write(f"data check: all {report.total} entries are valid")
-        return True
-    if on_error == "skip":
-        write(f"data check: {report.summary()}; skipping them, {len(report.good_indices())} entries remain")
-        return True
-    write(
-        f"data check: {report.summary()}. Fix the entries above, or pass --on_bad_data skip to train.py "
-        "(--on_error skip here) to drop them."
-    )
-    return False
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m llava.train.check_data", description=__doc__.split("\n")[0])
-    parser.add_argument("--data_path", required=True, help="LLaVA JSON list (or JSON lines).")
+    parser.add_argument("--data_path", required=True, help="LLaVA JSON list (or JSON lines, .jsonl).")
     parser.add_argument("--image_folder", default=None, help="Root that `image` paths are relative to.")
     parser.add_argument("--model_name_or_path", required=True, help="Folder or hub id of the tokenizer (the LLM).")
     parser.add_argument("--version", required=True, choices=sorted(VERSION_TEMPLATES), help="Conversation template.")
@@ -49,22 +42,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--image_tokens", type=int, default=LLAVA_15_IMAGE_TOKENS, help="Visual tokens per image that reach the LLM."
     )
-    parser.add_argument("--on_error", choices=("refuse", "skip"), default="refuse")
+    parser.add_argument(
+        "--on_bad_data",
+        "--on_error",
+        dest="on_bad_data",
+        choices=BAD_DATA_POLICIES,
+        default=DEFAULT_BAD_DATA_POLICY,
+        help="The policy train.py would apply (same flag there): truncate over-long entries and stop on anything "
+        "else (default, LLaVA's behaviour), refuse any problem, or skip every bad entry.",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    records = load_records(args.data_path)
+    try:
+        records = load_records(args.data_path)
+        tokenizer_folder = resolve_model_folder(args.model_name_or_path, role="--model_name_or_path")
+    except (DataFileError, ModelNotFoundError, FileNotFoundError) as error:
+        print(f"data check: {error}", file=sys.stderr)
+        return 2
     settings = CheckSettings(
-        tokenizer=AutoTokenizer.from_pretrained(args.model_name_or_path),
+        tokenizer=AutoTokenizer.from_pretrained(str(tokenizer_folder)),
         template=template_for_version(args.version),
         image_folder=args.image_folder,
         image_tokens=args.image_tokens,
         model_max_length=args.model_max_length,
     )
     report = DataReport(total=len(records), problems=check_records(records, settings))
-    return 0 if report_problems(report, args.on_error) else 1
+    try:
+        report_problems(report, args.on_bad_data)
+    except BadDataError:
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

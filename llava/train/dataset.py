@@ -1,6 +1,6 @@
 """LLaVA's lazy supervised dataset: one entry is read, its image loaded and its conversation tokenized on access.
 
-Entries reach this class only after the startup data check (`llava.train.data_check`). That check reads image
+Entries reach this class only after the startup data check (`llava.train.entry_checks`). That check reads image
 headers only, so an image whose pixel data is truncated or corrupt can still fail to decode here, hours into a run;
 such an entry is logged with its id and replaced by the next entry (at most `MAX_REPLACEMENTS` times in a row)
 rather than killing the job. Differences from LLaVA's `LazySupervisedDataset`:
@@ -8,7 +8,9 @@ rather than killing the job. Differences from LLaVA's `LazySupervisedDataset`:
 - a text-only entry yields no image tensor at all (LLaVA yields a zero image that the model then ignores); the
   model keeps ZeRO-3's "every rank runs the vision tower" rule on its own;
 - `t2v_query_mask` is added when DUET's T2V queries are the salient words of each human turn (`query_spans_fn`);
-- labels come from character offsets (`llava.data.preprocess`), never from token-count arithmetic.
+- labels come from character offsets (`llava.data.preprocess`), never from token-count arithmetic;
+- an entry longer than `max_positions` (kept by `--on_bad_data truncate`) is cut where LLaVA cuts it, at
+  `model_max_length` positions of the spliced sequence (`entry_checks.truncation_point`), here before splicing.
 """
 
 import logging
@@ -23,6 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from llava.data.preprocess import QuerySpansFn, tokenize_conversation
 from llava.mm_utils import process_images
+from llava.train.entry_checks import truncation_point
 from llava.train.records import image_files, image_path, record_id, word_count
 
 logger = logging.getLogger(__name__)
@@ -50,7 +53,11 @@ class LazySupervisedDataset(Dataset):
         image_aspect_ratio: str,
         query_spans_fn: QuerySpansFn | None = None,
         indices: Sequence[int] | None = None,
+        max_positions: int | None = None,
+        image_tokens: int = 0,
     ) -> None:
+        """`max_positions` / `image_tokens`: cut over-long entries as LLaVA does (the context length, and the visual
+        tokens one image puts into the LLM); None leaves every entry whole."""
         self.records = records
         self.indices = list(range(len(records))) if indices is None else list(indices)
         self.tokenizer = tokenizer
@@ -59,6 +66,8 @@ class LazySupervisedDataset(Dataset):
         self.image_folder = image_folder
         self.image_config = SimpleNamespace(image_aspect_ratio=image_aspect_ratio)
         self.query_spans_fn = query_spans_fn
+        self.max_positions = max_positions
+        self.image_tokens = image_tokens
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -111,12 +120,20 @@ class LazySupervisedDataset(Dataset):
         sample = tokenize_conversation(
             record["conversations"], self.tokenizer, self.template, bool(files), sample_id, self.query_spans_fn
         )
+        keep = len(sample.input_ids)
+        if self.max_positions is not None:
+            keep = truncation_point(sample.input_ids, sample.labels, self.image_tokens, self.max_positions)
+            if keep is None:
+                raise ValueError(
+                    f"entry id={sample_id} is longer than {self.max_positions} positions and cannot be cut there; the "
+                    "startup data check should have stopped it (run `python -m llava.train.check_data` on the file)."
+                )
         item = {
-            "input_ids": torch.tensor(sample.input_ids, dtype=torch.long),
-            "labels": torch.tensor(sample.labels, dtype=torch.long),
+            "input_ids": torch.tensor(sample.input_ids[:keep], dtype=torch.long),
+            "labels": torch.tensor(sample.labels[:keep], dtype=torch.long),
         }
         if sample.query_mask is not None:
-            item["t2v_query_mask"] = torch.tensor(sample.query_mask, dtype=torch.bool)
+            item["t2v_query_mask"] = torch.tensor(sample.query_mask[:keep], dtype=torch.bool)
         if files:
             item["images"] = self._load_images(files, sample_id)
         return item

@@ -3,26 +3,34 @@
 Order (LLaVA's `train()`, which users depend on): load the LLM (partitioned at construction under ZeRO-3, so
 `init_distributed_for_deepspeed` must already have run) → `use_cache=False` → optional frozen backbone → inputs
 that require grads for gradient checkpointing → the vision tower and projector (a fresh or `--pretrain_mm_mlp_adapter`
-projector) → which parameters train → the `mm_*` / tokenizer fields of `config.json` → DUET → LoRA.
+projector) → which parameters train → the `mm_*` / tokenizer fields of `config.json` → DUET → LoRA → under
+DeepSpeed, every trainable parameter in the run's dtype (`lora.cast_trainables`, LLaVA's cast).
+
+`--model_name_or_path`, `--vision_tower` and `--pretrain_mm_mlp_adapter` may be Hub ids: `resolve_model_sources`
+turns the first and last into local paths once, on the local main process first (the others then find them in
+the cache); the tower keeps its id in `config.json` (`mm_vision_tower`) and resolves when it loads.
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
 import torch
 from peft import PeftModel
-from transformers import AutoTokenizer, CLIPVisionConfig, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import is_flash_attn_2_available
 
 import duet as duet_lib
 from duet.budget import n0
 from duet.config import DuetConfig
 from llava.mm_utils import SUPPORTED_ASPECT_RATIOS
-from llava.model.configuration_llava import LlavaConfig
+from llava.model.builder import from_pretrained_checked
+from llava.model.checkpoint_kinds import llava_config
+from llava.model.hub import resolve_model_file, resolve_model_folder
 from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM
-from llava.model.multimodal_encoder.clip_encoder import resolve_vision_tower
+from llava.model.multimodal_encoder.tower_loading import read_tower_config, resolve_vision_tower
 from llava.train.arguments import DataArguments, ModelArguments, TrainingArguments
-from llava.train.lora import add_lora
+from llava.train.lora import add_lora, cast_trainables
 
 logger = logging.getLogger(__name__)
 
@@ -73,19 +81,41 @@ class Geometry:
     tower_tokens: int  # features per image without V2V: the patches, plus CLS for `cls_patch`
 
 
+def resolve_model_sources(model_args: ModelArguments, training_args: TrainingArguments) -> ModelArguments:
+    """`model_args` with the LLM and the pretrained projector as local paths (Hub ids fetched, or found offline), and
+    the tower fetched into the cache; the local main process resolves first so that ranks do not race to download."""
+    with training_args.main_process_first(local=True, desc="resolving Hub ids"):
+        folder = resolve_model_folder(
+            model_args.model_name_or_path, cache_dir=training_args.cache_dir, role="--model_name_or_path"
+        )
+        adapter = model_args.pretrain_mm_mlp_adapter
+        if adapter is not None:
+            adapter = str(
+                resolve_model_file(
+                    adapter, "mm_projector.bin", cache_dir=training_args.cache_dir, role="--pretrain_mm_mlp_adapter"
+                )
+            )
+        tower = model_args.vision_tower or llava_config(folder).mm_vision_tower
+        if tower is not None:
+            resolve_vision_tower(tower, cache_dir=training_args.cache_dir)
+    if str(folder) != model_args.model_name_or_path:
+        logger.info("--model_name_or_path %s resolved to %s", model_args.model_name_or_path, folder)
+    return dataclasses.replace(model_args, model_name_or_path=str(folder), pretrain_mm_mlp_adapter=adapter)
+
+
 def read_geometry(model_args: ModelArguments, cache_dir: str | None) -> Geometry:
     """Decoder depth and patches per image, from `config.json` files, before any weight is loaded."""
-    llm, _ = LlavaConfig.get_config_dict(model_args.model_name_or_path, cache_dir=cache_dir)
-    tower = model_args.vision_tower or llm.get("mm_vision_tower")
+    llm = llava_config(model_args.model_name_or_path)
+    tower = model_args.vision_tower or llm.mm_vision_tower
     if tower is None:
         raise ValueError(
             f"{model_args.model_name_or_path} has no vision tower: pass --vision_tower (e.g. "
             "openai/clip-vit-large-patch14-336) to train LLaVA from a language model."
         )
-    vision = CLIPVisionConfig.from_pretrained(resolve_vision_tower(tower), cache_dir=cache_dir)
+    vision = read_tower_config(resolve_vision_tower(tower, cache_dir=cache_dir))
     patches = (vision.image_size // vision.patch_size) ** 2
     cls = 1 if model_args.mm_vision_select_feature == "cls_patch" else 0
-    return Geometry(num_layers=llm["num_hidden_layers"], num_patches=patches, tower_tokens=patches + cls)
+    return Geometry(num_layers=llm.num_hidden_layers, num_patches=patches, tower_tokens=patches + cls)
 
 
 def visual_tokens_per_image(geometry: Geometry, duet_config: DuetConfig | None) -> int:
@@ -99,7 +129,6 @@ def load_tokenizer(model_args: ModelArguments, training_args: TrainingArguments)
     """The LLM's tokenizer, right-padded, `model_max_length` long, with LLaVA's `pad = unk` (plain and v1)."""
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
-        cache_dir=training_args.cache_dir,
         model_max_length=training_args.model_max_length,
         padding_side="right",
     )
@@ -167,11 +196,10 @@ def build_model(
 ) -> LlavaLlamaForCausalLM | PeftModel:
     """The model to hand to `LLaVATrainer` (a `PeftModel` around it with `--lora_enable`)."""
     dtype = compute_dtype(training_args)
-    model = LlavaLlamaForCausalLM.from_pretrained(
+    model, _ = from_pretrained_checked(
         model_args.model_name_or_path,
-        cache_dir=training_args.cache_dir,
-        attn_implementation=model_args.attn_implementation,
-        dtype=dtype,
+        llava_config(model_args.model_name_or_path),
+        {"attn_implementation": model_args.attn_implementation, "dtype": dtype},
     )
     model.config.use_cache = False
     if model_args.freeze_backbone:
@@ -190,11 +218,12 @@ def build_model(
             model.duet,
         )
     duet_lib.apply(model, duet_config)
-    if not training_args.lora_enable:
-        return model
-    model = add_lora(
-        model, training_args.lora_r, training_args.lora_alpha, training_args.lora_dropout, training_args.lora_bias
-    )
-    for param in model.get_model().mm_projector.parameters():
-        param.requires_grad_(not training_args.freeze_mm_mlp_adapter)
+    if training_args.lora_enable:
+        model = add_lora(
+            model, training_args.lora_r, training_args.lora_alpha, training_args.lora_dropout, training_args.lora_bias
+        )
+        for param in model.get_model().mm_projector.parameters():
+            param.requires_grad_(not training_args.freeze_mm_mlp_adapter)
+    if training_args.deepspeed:
+        cast_trainables(model, dtype)
     return model

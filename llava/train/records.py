@@ -25,17 +25,48 @@ def template_for_version(version: str) -> str:
     return VERSION_TEMPLATES[version]
 
 
+class DataFileError(ValueError):
+    """The data file itself cannot be parsed; the message starts with `file:line:column`, as compilers report."""
+
+
 def load_records(data_path: str | os.PathLike) -> list[dict[str, Any]]:
-    """A JSON list of entries, or a JSON-lines file (one entry per line)."""
+    """A JSON list of entries, or a JSON-lines file (`.jsonl`, one entry per line).
+
+    A syntax error is reported with its file, line and column (LLaVA's `json.load` names neither the file nor, for
+    a 1 GB single-line file, anything a user can find), plus the likely fix.
+    """
     path = Path(data_path)
     if not path.is_file():
         raise FileNotFoundError(f"--data_path {path} does not exist.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataFileError(f"{path}: not UTF-8 text (byte {error.start}): {error.reason}.") from error
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    records = json.loads(path.read_text())
+        return [
+            _json_line(path, number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+        ]
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as error:
+        hint = (
+            " The file holds more than one JSON value: if it is JSON lines (one entry per line), name it .jsonl."
+            if error.msg == "Extra data"
+            else " Fix the file at that position (a truncated download or a hand edit is the usual cause)."
+        )
+        raise DataFileError(f"{path}:{error.lineno}:{error.colno}: malformed JSON ({error.msg}).{hint}") from error
     if not isinstance(records, list):
-        raise ValueError(f"--data_path {path}: expected a JSON list of entries, got a {type(records).__name__}.")
+        raise DataFileError(f"{path}: expected a JSON list of entries, got a {type(records).__name__}.")
     return records
+
+
+def _json_line(path: Path, number: int, line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataFileError(
+            f"{path}:{number}:{error.colno}: malformed JSON line ({error.msg}). Fix or remove that line."
+        ) from error
 
 
 def record_id(record: Any, index: int) -> str:

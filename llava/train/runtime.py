@@ -9,6 +9,7 @@ Three things that LLaVA left implicit and that fail in confusing ways when wrong
 
 import logging
 import os
+import warnings
 
 import torch
 
@@ -49,6 +50,13 @@ def init_distributed_for_deepspeed(training_args: TrainingArguments) -> None:
         return
     import deepspeed
 
+    # DeepSpeed's collectives call torch.distributed functions that torch 2.13 renamed; the FutureWarning on every
+    # rank and step is DeepSpeed's to fix, not the user's.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is deprecated",
+        category=FutureWarning,
+    )
     _ = training_args.device  # accelerate initialises torch.distributed first
     backend = "nccl" if torch.cuda.is_available() and not training_args.use_cpu else "gloo"
     deepspeed.init_distributed(dist_backend=backend)

@@ -7,9 +7,12 @@ plus DUET's (`--duet_preset` or `--dominant_num --context_num --layer_list --ima
 What a run does, in order:
 1. parse the flags; under `--deepspeed`, bring up the process group (gloo on CPU, nccl on GPUs) before any
    model exists, which ZeRO-3's partitioned construction requires;
-2. read the LLM's and the tower's configs (no weights) and validate the DUET setting against them;
-3. check every data entry (`llava.train.data_check`): with `--on_bad_data refuse` (default) any problem is printed
-   with its entry id and the run exits non-zero before a model is built; with `skip` bad entries are dropped;
+2. resolve `--model_name_or_path` / `--vision_tower` / `--pretrain_mm_mlp_adapter` (folders or Hub ids, through the
+   Hugging Face cache), read the LLM's and the tower's configs (no weights) and validate the DUET setting;
+3. check every data entry (`llava.train.entry_checks`): a malformed file stops the run naming file, line and column;
+   under `--on_bad_data truncate` (default) entries longer than `model_max_length` are listed and cut there as LLaVA
+   cuts them, and any other problem is printed with its entry id and the run exits non-zero before a model is
+   built; `refuse` stops on every problem, `skip` drops every bad entry (`llava.train.data_setup`);
 4. build the model (`llava.train.model_setup`), the dataset, and `LLaVATrainer`;
 5. train, resuming from `--resume_from_checkpoint` or else from the newest `output_dir/checkpoint-*`;
 6. save: `mm_projector.bin` + `config.json` for pretraining (`--tune_mm_mlp_adapter`), the adapter +
@@ -20,9 +23,12 @@ What a run does, in order:
 DUET during training. V2V compresses each image to N0 = dominant + contextual tokens before the projector; T2V drops
 visual tokens after each stage layer and prunes the labels with them. T2V's queries (`--t2v_query`) are
 `salient` (the salient words of each human turn, marked by the dataset), `instruction` (all non-answer text after
-the image, the authors' released training setting) or `last`. The `plain` pretraining template has no instruction
-text: the human turn is replaced by the image and everything after it is the caption, i.e. a target. Every query
-set is then empty, and the model falls back, per sample, to its last prompt position: the position just before
+the image, the authors' released training setting) or `last`. Which salient-word finder ran (`pos`: a spaCy POS
+model, as the authors; `spacy-rules` / `builtin-rules`: fallbacks without one) changes the query set, so it is
+logged, must agree across ranks, and is saved as `duet_salient_path` in the run's `config.json`.
+
+The `plain` pretraining template has no instruction text: the human turn is replaced by the image and everything
+after it is the caption, i.e. a target. Every query set is then empty, and the model falls back, per sample, to its last prompt position: the position just before
 the first caption token, which in `plain` is the image's last visual token. Scores are therefore an average over
 one query rather than over none (the authors' code divides by zero there and ranks NaNs).
 """
@@ -32,28 +38,31 @@ import os
 import sys
 from collections.abc import Sequence
 
+import torch
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from duet.salient import SalientWordFinder
 from llava.train.arguments import TrainingArguments, parse_arguments
 from llava.train.collator import DataCollatorForSupervisedDataset
-from llava.train.data_check import CheckSettings
 from llava.train.data_setup import BadDataError, checked_indices
 from llava.train.dataset import LazySupervisedDataset
 from llava.train.duet_flags import duet_config_from_args
+from llava.train.entry_checks import CheckSettings
 from llava.train.model_setup import (
     build_model,
     load_tokenizer,
     read_geometry,
     refuse_unsupported,
+    resolve_model_sources,
     visual_tokens_per_image,
 )
-from llava.train.records import load_records, template_for_version
+from llava.train.records import DataFileError, load_records, template_for_version
 from llava.train.runtime import (
     configure_logging,
     configure_wandb,
     init_distributed_for_deepspeed,
+    is_distributed,
     teardown_distributed,
 )
 from llava.train.trainer import LLaVATrainer
@@ -75,6 +84,30 @@ def resume_point(training_args: TrainingArguments) -> str | None:
     return None
 
 
+def agreed_salient_path(finder: SalientWordFinder) -> str:
+    """The salient-word path this run's T2V queries come from, the same on every rank, logged.
+
+    A node without the spaCy POS model would silently train on a different query set than the others.
+    """
+    path = finder.path
+    if is_distributed():
+        paths: list[str | None] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(paths, path)
+        if len(set(paths)) > 1:
+            ranks = ", ".join(f"rank {rank}: {name}" for rank, name in enumerate(paths))
+            raise RuntimeError(
+                f"The ranks find salient query words with different methods ({ranks}), so they would train on "
+                "different T2V query sets. Fix: install the same spaCy POS model on every node "
+                "(`python -m spacy download en_core_web_sm`), or train with --t2v_query instruction."
+            )
+    logger.info(
+        "T2V training queries: the salient words of each human turn, found by the %r path (%s)",
+        path,
+        "spaCy POS model, as the paper" if path == "pos" else "a rule-based fallback: no spaCy POS model is installed",
+    )
+    return path
+
+
 def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
     """Run one training job from command-line flags (`argv`, default `sys.argv[1:]`); returns the trainer."""
     model_args, data_args, training_args, duet_args = parse_arguments(argv)
@@ -87,29 +120,33 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
     configure_wandb(training_args)
     init_distributed_for_deepspeed(training_args)
 
+    model_args = resolve_model_sources(model_args, training_args)
     geometry = read_geometry(model_args, training_args.cache_dir)
     if duet_config is not None:
         duet_config.validate_for(geometry.num_layers, geometry.num_patches)
         logger.info("DUET in training: %s", duet_config)
     tokenizer = load_tokenizer(model_args, training_args)
-    records = load_records(data_args.data_path)
+    image_tokens = visual_tokens_per_image(geometry, duet_config)
     settings = CheckSettings(
         tokenizer=tokenizer,
         template=template,
         image_folder=data_args.image_folder,
-        image_tokens=visual_tokens_per_image(geometry, duet_config),
+        image_tokens=image_tokens,
         model_max_length=training_args.model_max_length,
     )
     try:
+        records = load_records(data_args.data_path)
         indices = checked_indices(records, settings, data_args.on_bad_data, training_args.process_index == 0)
-    except BadDataError as error:
+    except (BadDataError, DataFileError) as error:
         logger.error("Data check failed: %s", error)
         teardown_distributed()
         raise SystemExit(1) from error
 
+    salient = duet_config is not None and duet_config.t2v_enabled and duet_config.query == "salient"
+    finder = SalientWordFinder() if salient else None
     set_seed(training_args.seed)  # the new projector's initialisation is part of the run's reproducibility
     model = build_model(model_args, data_args, training_args, duet_config)
-    salient = duet_config is not None and duet_config.t2v_enabled and duet_config.query == "salient"
+    model.config.duet_salient_path = agreed_salient_path(finder) if finder is not None else None
     dataset = LazySupervisedDataset(
         records,
         tokenizer,
@@ -117,8 +154,10 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
         image_processor=model.get_vision_tower().image_processor,
         image_folder=data_args.image_folder,
         image_aspect_ratio=data_args.image_aspect_ratio,
-        query_spans_fn=SalientWordFinder().spans if salient else None,
+        query_spans_fn=finder.spans if finder is not None else None,
         indices=indices,
+        max_positions=training_args.model_max_length,
+        image_tokens=image_tokens,
     )
     trainer = LLaVATrainer(
         model=model,

@@ -5,46 +5,16 @@ while the other gets images: under ZeRO-3 that is the case that hangs when ranks
 has a hard timeout, so a hang fails the test instead of blocking the suite.
 """
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from llava.model.builder import load_pretrained_model
-from tests.train.tiny_runs import TINY_DUET_FLAGS, common_flags, logged_losses, write_dataset
+from tests.train.tiny_runs import REPO_ROOT, TINY_DUET_FLAGS, common_flags, launch, logged_losses, write_dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 420
 # Rank 0 gets [image, text], [image, image]; rank 1 gets [text, text], [text, image].
 MIXED_PATTERN = "itttiiti"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch(flags: list[str], log: Path, extra_env: dict[str, str] | None = None) -> None:
-    """`deepspeed --num_gpus 2 llava/train/train.py FLAGS`; fails with the log tail on error or timeout."""
-    launcher = shutil.which("deepspeed", path=str(Path(sys.executable).parent)) or "deepspeed"
-    command = [launcher, "--num_gpus", "2", "--master_port", str(free_port()), "llava/train/train.py", *flags]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), **(extra_env or {})}
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            code = process.wait(timeout=RUN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail(f"deepspeed run hung for {RUN_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
-    assert code == 0, log.read_text()[-4000:]
 
 
 def ds_flags(base_models, tmp_path: Path, zero: str) -> tuple[list[str], Path]:

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from llava.model.builder import load_pretrained_model
+from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM
 from llava.train.collator import DataCollatorForSupervisedDataset
-from llava.train.lora import find_all_linear_names
+from llava.train.lora import add_lora, cast_trainables, find_all_linear_names
 from tests.train.tiny_runs import TINY_DUET_FLAGS, common_flags, run_training, write_dataset
 
 
@@ -36,8 +37,6 @@ def test_lora_targets_every_llm_linear_but_not_the_vision_path(lora_run) -> None
 
 
 def test_find_all_linear_names_skips_the_vision_path(base_models) -> None:
-    from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM
-
     model = LlavaLlamaForCausalLM.from_pretrained(str(base_models[0]))
     model.get_model().attach_vision_modules(str(base_models[1]), projector_type="mlp2x_gelu")
     assert find_all_linear_names(model) == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
@@ -72,3 +71,28 @@ def test_loaded_merge_equals_in_memory_merge(lora_run, base_models) -> None:
         expected = merged(**batch).logits
         actual = loaded(**batch).logits
     assert torch.allclose(actual, expected, atol=1e-5, rtol=0), (actual - expected).abs().max()
+
+
+def _tiny_llava_for_lora(base_models) -> LlavaLlamaForCausalLM:
+    model = LlavaLlamaForCausalLM.from_pretrained(str(base_models[0]), dtype=torch.bfloat16)
+    model.get_model().attach_vision_modules(str(base_models[1]), projector_type="mlp2x_gelu")
+    return model
+
+
+def test_deepspeed_gets_one_trainable_dtype_as_llava_casts(base_models) -> None:
+    """PEFT upcasts bf16 adapters to fp32 (which DeepSpeed's flat buffers refuse next to the bf16 projector)."""
+    model = add_lora(_tiny_llava_for_lora(base_models), r=4, alpha=8, dropout=0.0, bias="none")
+    for param in model.get_model().mm_projector.parameters():
+        param.requires_grad_(True)
+    before = {p.dtype for p in model.parameters() if p.requires_grad}
+    assert before == {torch.float32, torch.bfloat16}  # the mix that made finetune_lora.sh die in DeepSpeed
+    cast_trainables(model, torch.bfloat16)
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.bfloat16}
+
+
+def test_lora_with_a_mixed_dtype_model_is_refused(base_models) -> None:
+    model = _tiny_llava_for_lora(base_models)
+    model.get_model().layers[1].to(torch.float32)
+    with pytest.raises(ValueError, match=r"LoRA needs the language model and projector in one dtype.*torch\.float32: "
+                                         r"\d+ parameters, e\.g\. model\.layers\.1\..*--bf16 True"):  # fmt: skip
+        add_lora(model, r=4, alpha=8, dropout=0.0, bias="none")

@@ -6,6 +6,7 @@ they would launch are then parsed by the real argument parser.
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,26 @@ def test_launched_flags_parse(stub_path: str, tmp_path: Path) -> None:
     model_args, data_args, training_args, duet_args = parse_arguments([*script_flags, "--use_cpu", "True"])
     assert model_args.tune_mm_mlp_adapter and duet_args.duet_preset == "llava-1.5:128"
     assert training_args.warmup_steps == 0.03 and training_args.activation_checkpointing
+
+
+@pytest.mark.parametrize("script", ["pretrain_duet.sh", "finetune_duet_lora.sh", "finetune_duet.sh"])
+def test_paper_scripts_go_on_past_over_long_entries(stub_path: str, tmp_path: Path, script: str) -> None:
+    """A real mix665k run must not stop at startup on a handful of over-long samples: truncate is passed explicitly."""
+    from llava.train.arguments import parse_arguments
+
+    projector = tmp_path / "mm_projector.bin"
+    projector.write_bytes(b"")
+    env = {"PATH": stub_path, "PRETRAIN": str(projector), "PRETRAINED_PROJECTOR": str(projector)}
+    if script == "finetune_duet.sh":  # its paper setting: MODEL set (without MODEL it is the CPU demo)
+        # VIRTUAL_ENV set: the script then leaves PATH alone instead of putting .venv/bin (the real deepspeed) first
+        env |= {"VIRTUAL_ENV": sys.prefix, "MODEL": "lmsys/vicuna-7b-v1.5", "DATA": "mix665k.json", "IMAGES": "images",
+                "VISION_TOWER": "openai/clip-vit-large-patch14-336", "PRESET": "128"}  # fmt: skip
+    result = run_script(script, ["128"] if script != "finetune_duet.sh" else [], env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert flag_value(lines, "--on_bad_data") == "truncate"
+    script_flags = lines[lines.index("llava/train/train_mem.py") + 1 :]
+    script_flags[script_flags.index("--deepspeed") : script_flags.index("--deepspeed") + 2] = []
+    assert parse_arguments([*script_flags, "--use_cpu", "True"])[1].on_bad_data == "truncate"
+    skipping = run_script(script, ["128"] if script != "finetune_duet.sh" else [], {**env, "ON_BAD_DATA": "skip"})
+    assert flag_value(skipping.stdout.splitlines(), "--on_bad_data") == "skip"

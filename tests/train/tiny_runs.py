@@ -7,10 +7,21 @@ tokens, T2V halves them after layer 2 and drops the rest after layer 3, so the l
 """
 
 import json
+import os
 import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# A hang (ranks running different modules under ZeRO-3) fails the test instead of blocking the suite.
+RUN_TIMEOUT_S = 420
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (40, 60, 220), "yellow": (230, 220, 40)}
 SHAPES = ("square", "circle")
@@ -94,3 +105,34 @@ def logged_losses(trainer_state: Path) -> dict[int, float]:
     """`{step: loss}` from a `trainer_state.json`."""
     history = json.loads(trainer_state.read_text())["log_history"]
     return {entry["step"]: entry["loss"] for entry in history if "loss" in entry}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch(
+    flags: list[str],
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    script: str = "llava/train/train.py",
+    processes: int = 2,
+) -> None:
+    """`deepspeed --num_gpus N <script> FLAGS` from the repository root, as users launch LLaVA; fails with the log's
+    tail on a non-zero exit or after `RUN_TIMEOUT_S`."""
+    launcher = shutil.which("deepspeed", path=str(Path(sys.executable).parent)) or "deepspeed"
+    command = [launcher, "--num_gpus", str(processes), "--master_port", str(free_port()), script, *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), **(extra_env or {})}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            code = process.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"deepspeed run hung for {RUN_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+    assert code == 0, log.read_text()[-4000:]

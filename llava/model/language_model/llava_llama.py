@@ -341,9 +341,18 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory: str, *args, state_dict: dict | None = None, **kwargs) -> None:
-        """Save in LLaVA's layout: without the vision tower, which loads from `mm_vision_tower`."""
+        """Save in LLaVA's layout: without the vision tower, which loads from `mm_vision_tower`.
+
+        A tower whose weights were loaded from a checkpoint (not from `mm_vision_tower`) is saved with the model, or
+        the saved copy would load back a different tower. Keys are always written in this layout: transformers would
+        otherwise write them back in the layout the model was loaded from (a llava-hf checkpoint's, through the
+        loader's `key_mapping`), which is not a LLaVA checkpoint.
+        """
+        kwargs.setdefault("save_original_format", False)
         state_dict = self.state_dict() if state_dict is None else state_dict
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(VISION_TOWER_PREFIX)}
+        tower = self.model.vision_tower
+        if tower is None or not tower.weights_in_checkpoint:
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith(VISION_TOWER_PREFIX)}
         super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
 
 

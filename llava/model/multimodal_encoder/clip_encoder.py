@@ -7,34 +7,16 @@ the CLS→patch attention and the head-averaged keys that V2V needs are recomput
 materialises attention maps.
 """
 
-import os
-import re
-
 import torch
 from torch import nn
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModel
 
 from duet.config import DuetConfig
 from duet.v2v import V2VResult, compress
 from llava.model.multimodal_encoder.clip_select_layer import clip_select_layer, hidden_states_entry, run_tower
+from llava.model.multimodal_encoder.tower_loading import load_clip_tower, resolve_vision_tower
 
 SELECT_FEATURES = ("patch", "cls_patch")
-
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def resolve_vision_tower(name: str) -> str:
-    """An existing folder, or a hub id (`org/name`); anything else is a missing path and fails here, clearly."""
-    path = os.path.expanduser(name)
-    if os.path.isdir(path):
-        return path
-    if _HUB_ID.match(name) and not os.path.exists(name):
-        return name
-    raise FileNotFoundError(
-        f"Vision tower path {name!r} (mm_vision_tower) does not exist. Point `mm_vision_tower` in the checkpoint's "
-        "config.json at a CLIP folder, or pass `vision_tower=<path>` to load_pretrained_model."
-    )
 
 
 class CLIPVisionTower(nn.Module):
@@ -63,23 +45,29 @@ class CLIPVisionTower(nn.Module):
         self.select_feature = select_feature
         self.attn_implementation = attn_implementation
         self.is_loaded = False
+        # True when the tower's weights came from the LLaVA checkpoint itself (a run that trained the tower) rather
+        # than from `mm_vision_tower`: a save must then keep them (see `LlavaLlamaForCausalLM.save_pretrained`).
+        self.weights_in_checkpoint = False
         self.vision_tower: CLIPVisionModel | None = None
-        self.image_processor: CLIPImageProcessor | None = None
+        self.image_processor: CLIPImageProcessorPil | None = None
         if not delay_load:
             self.load_model()
 
-    def load_model(self, path: str | None = None, device_map: str | dict | None = None) -> None:
-        """Load the CLIP weights and image processor from `path` (default: the configured `mm_vision_tower`)."""
+    def load_model(
+        self, path: str | None = None, *, token: str | bool | None = None, cache_dir: str | None = None
+    ) -> None:
+        """Load the CLIP weights and image processor from `path` (default: the configured `mm_vision_tower`).
+
+        `path` may be a folder or a Hub id, of a CLIP checkpoint or of a transformers-native LLaVA (whose tower lives
+        inside it); every weight must be present (`load_clip_tower`).
+        """
         if self.is_loaded:
             return
-        name = resolve_vision_tower(path or self.vision_tower_name)
-        self.image_processor = CLIPImageProcessor.from_pretrained(name)
-        model = CLIPVisionModel.from_pretrained(
-            name, device_map=device_map, attn_implementation=self.attn_implementation
-        )
+        folder = resolve_vision_tower(path or self.vision_tower_name, token=token, cache_dir=cache_dir)
+        model, self.image_processor = load_clip_tower(folder, self.attn_implementation)
         self._attach(model)
 
-    def build_from_config(self, config: CLIPVisionConfig, image_processor: CLIPImageProcessor) -> None:
+    def build_from_config(self, config: CLIPVisionConfig, image_processor: CLIPImageProcessorPil) -> None:
         """Create a randomly initialised tower (tiny test models, the demo)."""
         model = CLIPVisionModel._from_config(config, attn_implementation=self.attn_implementation)
         self.image_processor = image_processor

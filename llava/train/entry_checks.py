@@ -1,5 +1,8 @@
 """Find every bad entry of a training file before training starts, and say what is wrong with each, by id.
 
+(The command line around these rules is `python -m llava.train.check_data`; `train.py` runs them at startup through
+`llava.train.data_setup`, which also applies the `--on_bad_data` policy.)
+
 LLaVA finds bad samples mid-run: a missing image kills the job hours in, and a sample whose labels are all masked
 trains on nothing with only a printed warning. Here each entry is checked once, up front, for:
 
@@ -10,20 +13,29 @@ trains on nothing with only a printed warning. Here each entry is checked once, 
 - `no_assistant_turn`: no non-empty `gpt` turn, i.e. nothing to train on;
 - `bad_conversation`: the template cannot build the sample (roles out of order, empty turns, ...);
 - `too_long`: text tokens plus visual tokens per image exceed `model_max_length` (the visual count is what reaches
-  the LLM: N0 = dominant + contextual under DUET's V2V, the tower's patch count otherwise).
+  the LLM: N0 = dominant + contextual under DUET's V2V, the tower's patch count otherwise). LLaVA itself trains on
+  such samples cut at `model_max_length`; the problem records whether that cut is possible here (`truncatable`):
+  it is not when it would fall inside an image or leave no answer token to train on.
 """
 
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
-from llava.constants import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX
+from llava.constants import DEFAULT_IMAGE_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from llava.data.preprocess import GPT, tokenize_conversation
 from llava.train.records import image_files, image_path, record_id
+
+# What training does with bad entries (`--on_bad_data`, also `check_data`'s): `refuse` stops on any problem; `skip`
+# drops every bad entry; `truncate` (the default, LLaVA's behaviour) cuts over-long entries at model_max_length as
+# LLaVA does and still stops on every other problem, which no cut can fix.
+BadDataPolicy = Literal["refuse", "skip", "truncate"]
+BAD_DATA_POLICIES: tuple[str, ...] = ("refuse", "skip", "truncate")
+DEFAULT_BAD_DATA_POLICY = "truncate"
 
 PROBLEM_KINDS: tuple[str, ...] = (
     "bad_record",
@@ -45,6 +57,7 @@ class DataProblem:
     sample_id: str
     kind: str
     message: str
+    truncatable: bool = False  # a `too_long` entry that LLaVA's cut at model_max_length turns into a valid sample
 
     def __str__(self) -> str:
         return f"[{self.kind}] id={self.sample_id} (entry {self.index}): {self.message}"
@@ -151,14 +164,44 @@ def check_record(record: Any, index: int, settings: CheckSettings) -> list[DataP
     text_tokens = sum(1 for token in sample.input_ids if token != IMAGE_TOKEN_INDEX)
     length = text_tokens + settings.image_tokens * len(files)
     if length > settings.model_max_length:
+        keep = truncation_point(sample.input_ids, sample.labels, settings.image_tokens, settings.model_max_length)
+        consequence = (
+            f"a cut at model_max_length keeps its first {keep} tokens"
+            if keep is not None
+            else "it cannot be cut there (the cut falls inside an image or before its first answer token)"
+        )
         return [
-            problem(
+            DataProblem(
+                index,
+                sample_id,
                 "too_long",
                 f"{length} positions ({text_tokens} text + {len(files)}x{settings.image_tokens} visual) exceed "
-                f"model_max_length {settings.model_max_length}",
+                f"model_max_length {settings.model_max_length}; {consequence}",
+                truncatable=keep is not None,
             )
         ]
     return []
+
+
+def truncation_point(
+    input_ids: Sequence[int], labels: Sequence[int], image_tokens: int, max_positions: int
+) -> int | None:
+    """How many of `input_ids` LLaVA's cut keeps, or None when the cut cannot give a valid sample.
+
+    LLaVA cuts the spliced sequence (each image placeholder expanded to `image_tokens` positions) at
+    `model_max_length`. With every image before the cut that is the first `max_positions - n_images x
+    (image_tokens - 1)` ids. A cut inside an image, or one that leaves no supervised token, is refused.
+    """
+    images = [i for i, token in enumerate(input_ids) if token == IMAGE_TOKEN_INDEX]
+    spliced = len(input_ids) + len(images) * (image_tokens - 1)
+    if spliced <= max_positions:
+        return len(input_ids)
+    keep = max_positions - len(images) * (image_tokens - 1)
+    if keep <= (images[-1] if images else 0):
+        return None
+    if all(label == IGNORE_INDEX for label in labels[1:keep]):
+        return None
+    return keep
 
 
 def check_records(
