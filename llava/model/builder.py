@@ -23,6 +23,7 @@ from llava.model.configuration_llava import LlavaConfig
 from llava.model.hf_native import hf_image_processor, llava_config_from_hf, read_hf_native
 from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM
 from llava.model.state_dict_io import load_weight_file, strip_prefix
+from llava.model.video_llava_loading import load_video_llava, video_llava_layout
 
 logger = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048
@@ -95,10 +96,23 @@ def load_pretrained_model(
     attn_implementation: str | None = None,
     vision_tower: str | None = None,
     duet: DuetConfig | str | dict | None = None,
+    temporal_attention: bool | None = None,
+    image_tower: str | None = None,
+    video_tower: str | None = None,
 ) -> tuple[PreTrainedTokenizerBase, LlavaLlamaForCausalLM, CLIPImageProcessor, int]:
-    """Load any LLaVA-1.5 checkpoint kind. `model_name` is accepted for LLaVA compatibility and not used."""
+    """Load any LLaVA-1.5 checkpoint kind, or Video-LLaVA in either layout (`llava.model.video_llava_loading`).
+
+    `model_name` is accepted for LLaVA compatibility and not used. `temporal_attention`, `image_tower` and
+    `video_tower` apply to Video-LLaVA only; for it the third value is its processors (`{'image', 'video'}`, or
+    transformers' `VideoLlavaProcessor` for the -hf layout).
+    """
     del model_name
-    kind = detect_checkpoint_kind(model_path, model_base)
+    video_layout = video_llava_layout(model_path)
+    kind = detect_checkpoint_kind(model_path, model_base) if video_layout is None else None
+    if video_layout is None and (temporal_attention is not None or image_tower or video_tower):
+        raise ValueError(
+            f"temporal_attention / image_tower / video_tower apply to Video-LLaVA checkpoints; {model_path} is not one."
+        )
     device = _resolve_device(device)
     dtype = _resolve_dtype(torch_dtype, device)
     attn = _resolve_attention(attn_implementation, use_flash_attn)
@@ -108,7 +122,12 @@ def load_pretrained_model(
         "device_map": device_map,
         "quantization_config": _quantization_config(load_8bit, load_4bit),
     }
-    if kind is CheckpointKind.HF_NATIVE:
+    if video_layout is not None:
+        tokenizer, model, image_processor = load_video_llava(
+            video_layout, model_path, model_base, load_kwargs,
+            temporal_attention=temporal_attention, image_tower=image_tower, video_tower=video_tower,
+        )  # fmt: skip
+    elif kind is CheckpointKind.HF_NATIVE:
         tokenizer, model, image_processor = _load_hf_native(model_path, load_kwargs)
     else:
         tokenizer, model = _load_llava(kind, model_path, model_base, load_kwargs)
@@ -124,7 +143,7 @@ def load_pretrained_model(
     model.eval()
     if duet is not None:
         duet_lib.apply(model, duet)
-    context_len = model.config.tokenizer_model_max_length or getattr(model.config, "max_sequence_length", None)
+    context_len = getattr(model.config, "tokenizer_model_max_length", None) or getattr(model.config, "max_sequence_length", None)
     return tokenizer, model, image_processor, context_len or DEFAULT_CONTEXT
 
 
