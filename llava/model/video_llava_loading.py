@@ -164,7 +164,7 @@ def _load_original(
         str(folder), config=config, output_loading_info=True, **load_kwargs
     )
     check_loading_info(folder, info)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), config=config)  # the config is read already
     image = model.get_image_tower()
     video = model.get_video_tower()
     processors = VideoLlavaProcessors(

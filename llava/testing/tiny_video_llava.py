@@ -203,6 +203,7 @@ def hf_tokenizer() -> PreTrainedTokenizerBase:
     )
     fresh.pad_token = "<pad>"
     fresh.padding_side = "left"
+    fresh.model_max_length = 4096  # a video alone is 2056 tokens
     return fresh
 
 

@@ -1,9 +1,11 @@
 """Shared tiny Video-LLaVA fixtures: models, both saved layouts, and a fake HF hub cache holding the real repo ids."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from huggingface_hub import constants as hub_constants
 
 from llava.testing.tiny_video_llava import (
@@ -53,3 +55,12 @@ def offline_hub(saved: SavedVideoLlava, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(saved.hub_cache))
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     return saved.hub_cache
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny matmuls run faster on one thread when the 2 CI cores are shared; the setting is restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
