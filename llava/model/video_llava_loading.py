@@ -31,12 +31,16 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from llava.model.configuration_video_llava import VideoLlavaLlamaConfig
 from llava.model.language_model.video_llava_llama import VideoLlavaLlamaForCausalLM
 from llava.model.multimodal_encoder.languagebind import languagebind_vision_config
+from llava.model.multimodal_encoder.video_llava_towers import LanguageBindTower
+from llava.model.state_dict_io import load_folder_state_dict, load_weight_file, strip_prefix
 from llava.video.hf_processing import VideoLlavaHfProcessor
 from llava.video.processing import LanguageBindVideoProcessor, VideoLlavaProcessors, languagebind_image_processor
 
 logger = logging.getLogger(__name__)
 
 HF_MODEL_TYPE = "video_llava"
+PROJECTOR_FILE = "mm_projector.bin"
+NON_LORA_FILE = "non_lora_trainables.bin"
 TOWER_PREFIXES = {"image": "model.image_tower.image_tower.", "video": "model.video_tower.video_tower."}
 HF_NO_TEMPORAL = (
     "%s is the transformers (-hf) layout of Video-LLaVA: its conversion dropped the video tower's temporal attention "
@@ -116,16 +120,20 @@ def load_video_llava(
     image_tower: str | None = None,
     video_tower: str | None = None,
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, Any]:
-    """(tokenizer, model, processors) of a Video-LLaVA checkpoint; `load_kwargs` are `from_pretrained`'s."""
-    if model_base is not None:
-        raise ValueError(
-            f"{model_path} is a full Video-LLaVA checkpoint; model_base={model_base!r} applies to LoRA or projector-only "
-            "checkpoints. Fix: drop model_base."
-        )
+    """(tokenizer, model, processors) of a Video-LLaVA checkpoint; `load_kwargs` are `from_pretrained`'s.
+
+    `model_base` is the language model a LoRA or projector-only checkpoint (Video-LLaVA's `finetune_lora.sh` /
+    `pretrain.sh` outputs, which hold neither the LLM nor the towers) was trained from; the towers' weights then
+    come from the repositories the config names.
+    """
     folder = checkpoint_folder(model_path)
     if layout is VideoLlavaLayout.HF:
+        if model_base is not None:
+            raise ValueError(
+                f"{model_path} is a full -hf checkpoint; model_base applies to LoRA / projector-only ones."
+            )
         return _load_hf(folder, load_kwargs, temporal_attention)
-    return _load_original(folder, load_kwargs, temporal_attention, image_tower, video_tower)
+    return _load_original(folder, model_base, load_kwargs, temporal_attention, image_tower, video_tower)
 
 
 def original_config(
@@ -154,17 +162,22 @@ def original_config(
 
 def _load_original(
     folder: Path,
+    model_base: str | None,
     load_kwargs: dict,
     temporal_attention: bool | None,
     image_tower: str | None,
     video_tower: str | None,
 ) -> tuple[PreTrainedTokenizerBase, VideoLlavaLlamaForCausalLM, VideoLlavaProcessors]:
     config = original_config(folder, temporal_attention, image_tower, video_tower)
-    model, info = VideoLlavaLlamaForCausalLM.from_pretrained(
-        str(folder), config=config, output_loading_info=True, **load_kwargs
-    )
-    check_loading_info(folder, info)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), config=config)  # the config is read already
+    if model_base is None:
+        model, info = VideoLlavaLlamaForCausalLM.from_pretrained(
+            str(folder), config=config, output_loading_info=True, **load_kwargs
+        )
+        check_loading_info(folder, info)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), config=config)  # the config is read already
+    else:
+        model = _from_base(folder, model_base, config, load_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(model_base)
     image = model.get_image_tower()
     video = model.get_video_tower()
     processors = VideoLlavaProcessors(
@@ -175,6 +188,80 @@ def _load_original(
     )
     logger.info("Video-LLaVA (original layout) from %s: temporal_attention=%s", folder, model.config.temporal_attention)
     return tokenizer, model, processors
+
+
+def _from_base(
+    folder: Path, model_base: str, config: VideoLlavaLlamaConfig, load_kwargs: dict
+) -> VideoLlavaLlamaForCausalLM:
+    """The LLM from `model_base`, the towers from their repositories, then the checkpoint's projector / adapter."""
+    if (folder / "adapter_config.json").is_file():
+        kind = "lora"
+    elif (folder / PROJECTOR_FILE).is_file():
+        kind = "projector"
+    else:
+        raise ValueError(
+            f"{folder} holds neither a LoRA adapter nor {PROJECTOR_FILE}; with model_base it must be one of them. "
+            "Fix: drop model_base for a full Video-LLaVA checkpoint."
+        )
+    model, info = VideoLlavaLlamaForCausalLM.from_pretrained(
+        model_base, config=config, output_loading_info=True, **load_kwargs
+    )
+    built = ("model.image_tower.", "model.video_tower.", "model.mm_projector.")
+    absent = [k for k in info["missing_keys"] if not k.startswith(built)]
+    if absent:
+        raise ValueError(f"model_base {model_base} lacks language-model weights, e.g. {absent[:3]}")
+    for tower, name in (
+        (model.get_image_tower(), config.mm_image_tower),
+        (model.get_video_tower(), config.mm_video_tower),
+    ):
+        if tower is not None:
+            load_tower_weights(tower, name)
+    if kind == "projector":
+        projector = strip_prefix(load_weight_file(folder / PROJECTOR_FILE), "model.mm_projector.")
+        model.get_model().mm_projector.load_state_dict(projector, strict=True)
+        return model
+    from peft import PeftModel
+
+    trainables = folder / NON_LORA_FILE
+    if not trainables.is_file():
+        raise FileNotFoundError(f"{trainables} is missing: a LoRA checkpoint keeps its projector there.")
+    state = {k.removeprefix("base_model.model."): v for k, v in load_weight_file(trainables).items()}
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{trainables} holds keys this model does not have: {result.unexpected_keys[:5]}")
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+
+
+def load_tower_weights(tower: LanguageBindTower, name: str) -> None:
+    """A LanguageBind repository's `vision_model.*` weights into `tower` (every tower parameter must be there).
+
+    Under ZeRO-3 the tower's parameters are partitioned: they are gathered, rank 0 writes, every rank takes part.
+    """
+    state = strip_prefix(load_folder_state_dict(checkpoint_folder(name)), "vision_model.")
+    state.pop("embeddings.position_ids", None)  # a buffer older transformers saved; rebuilt from the config
+    if not state:
+        raise ValueError(f"{name} holds no `vision_model.*` weights; it is not a LanguageBind model repository.")
+    params = list(tower.model.parameters())
+    if any(hasattr(p, "ds_id") for p in params):
+        import torch.distributed
+        from deepspeed import zero
+
+        with zero.GatheredParameters(params, modifier_rank=0):
+            if torch.distributed.get_rank() == 0:
+                _load_tower_state(tower, state, name)
+        return
+    _load_tower_state(tower, state, name)
+
+
+def _load_tower_state(tower: LanguageBindTower, state: dict, name: str) -> None:
+    result = tower.model.load_state_dict(state, strict=False)
+    if result.missing_keys:
+        raise ValueError(
+            f"{name} lacks {len(result.missing_keys)} weights of the {tower.model_attr.replace('_', ' ')}, e.g. "
+            f"{result.missing_keys[:3]} (a video tower needs LanguageBind_Video_merge's temporal attention)."
+        )
+    if result.unexpected_keys:
+        raise ValueError(f"{name} holds vision weights this tower has no place for: {result.unexpected_keys[:3]}")
 
 
 def check_loading_info(folder: Path, info: dict) -> None:

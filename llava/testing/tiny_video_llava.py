@@ -183,13 +183,28 @@ def save_original_layout(
     return folder
 
 
-def save_tower_repos(root: Path) -> dict[str, Path]:
-    """Folders of the two tower repositories (config only: Video-LLaVA reads their weights from its checkpoint)."""
+def save_tower_repos(root: Path, weights_from: TinyVideoLlava | None = None) -> dict[str, Path]:
+    """Folders of the two tower repositories: `config.json`, and with `weights_from` LanguageBind's
+    `pytorch_model.bin` (the full two-tower model: `vision_model.*` from that model's towers, and a text side).
+
+    Video-LLaVA *inference* reads only the configs (the weights are in its checkpoint); *training* from a language
+    model reads the towers' weights from here.
+    """
     folders = {}
     for repo_id, video in ((IMAGE_TOWER_ID, False), (VIDEO_TOWER_ID, True)):
         folder = Path(root) / repo_id.split("/")[1]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(json.dumps(languagebind_repo_config(video), indent=2))
+        if weights_from is not None:
+            tower = weights_from.model.get_video_tower() if video else weights_from.model.get_image_tower()
+            state = {f"vision_model.{k}": v.detach().clone() for k, v in tower.model.state_dict().items()}
+            state["vision_model.embeddings.position_ids"] = torch.arange(257)[None]  # as older transformers saved it
+            width = _TINY_TEXT_TOWER["hidden_size"]
+            state["text_model.embeddings.token_embedding.weight"] = torch.zeros(_TINY_TEXT_TOWER["vocab_size"], width)
+            state["visual_projection.weight"] = torch.zeros(32, width)
+            state["text_projection.weight"] = torch.zeros(32, width)
+            state["logit_scale"] = torch.tensor(2.6592)
+            torch.save(state, folder / "pytorch_model.bin")
         folders[repo_id] = folder
     return folders
 

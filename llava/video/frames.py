@@ -76,7 +76,7 @@ def _read_pyav(path: Path, num_frames: int) -> np.ndarray:
         except av.error.FFmpegError as error:
             raise VideoReadError(f"{path}: cannot decode the video ({error}).") from error
 
-    total = _pyav_frame_count(path)
+    total = video_frame_count(path)
     if total is None:
         _, total = decode(None)
     if total < num_frames:
@@ -90,8 +90,8 @@ def _read_pyav(path: Path, num_frames: int) -> np.ndarray:
     return np.stack(frames)
 
 
-def _pyav_frame_count(path: Path) -> int | None:
-    """The stream's frame count from the container, or None when the container does not store it."""
+def video_frame_count(path: Path) -> int | None:
+    """The stream's frame count from the container header (no decoding), or None when the container lacks it."""
     import av
 
     try:
