@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from duet.config import V2VMode
+from duet.adapter import SelectLayer
+from duet.config import DuetConfig, V2VMode
 
 
 def cls_attention_stats(
@@ -26,18 +27,27 @@ def cls_attention_stats(
     """CLS→patch attention summed over heads, and the head-averaged keys, of one ViT layer.
 
     ``normed_hidden`` (B, N+1, D) is that layer's input after its pre-attention LayerNorm (CLS at index 0).
-    Only the CLS query row is computed, so this costs O(N) instead of the O(N²) of ``output_attentions``.
+    Only the CLS query row is computed, so this costs O(N) instead of the O(N²) of ``output_attentions``. It runs
+    outside autocast (q/k in the projections' dtype, softmax in fp32), so bf16 autocast cannot change the ranking.
 
     Returns ``cls_to_patch`` (B, N) float32 — the fp32 softmax of the CLS row over all N+1 keys, summed over
     heads and restricted to the N patches — and ``mean_keys`` (B, N+1, head_dim) in the keys' dtype, the
     raw ``k_proj`` output split into heads and averaged over them (VisionZip's similarity metric).
     """
     batch, tokens, _ = normed_hidden.shape
-    keys = k_proj(normed_hidden).view(batch, tokens, num_heads, -1)  # (B, N+1, H, hd)
-    query = q_proj(normed_hidden[:, :1]).view(batch, num_heads, -1)  # (B, H, hd)
-    logits = torch.einsum("bhd,bthd->bht", query.float(), keys.float()) * scale
-    cls_to_patch = logits.softmax(dim=-1).sum(dim=1)[:, 1:]
+    with torch.autocast(device_type=normed_hidden.device.type, enabled=False):
+        normed_hidden = normed_hidden.to(_weight_dtype(q_proj, normed_hidden.dtype))
+        keys = k_proj(normed_hidden).view(batch, tokens, num_heads, -1)  # (B, N+1, H, hd)
+        query = q_proj(normed_hidden[:, :1]).view(batch, num_heads, -1)  # (B, H, hd)
+        logits = torch.einsum("bhd,bthd->bht", query.float(), keys.float()) * scale
+        cls_to_patch = logits.softmax(dim=-1).sum(dim=1)[:, 1:]
     return cls_to_patch, keys.mean(dim=2)
+
+
+def _weight_dtype(projection: Callable[[torch.Tensor], torch.Tensor], default: torch.dtype) -> torch.dtype:
+    """The dtype a projection computes in (its weight's), so that inputs match it with autocast switched off."""
+    weight = getattr(projection, "weight", None)
+    return weight.dtype if isinstance(weight, torch.Tensor) else default
 
 
 @dataclass(frozen=True)
@@ -128,15 +138,31 @@ def v2v_compress(
     anchor_index = pool[:, anchor_pos.to(device)]
     member_index = pool[:, member_pos.to(device)]
 
-    metric = F.normalize(mean_keys.float(), dim=-1)
-    similarity = torch.bmm(_gather_tokens(metric, member_index), _gather_tokens(metric, anchor_index).transpose(1, 2))
-    choice = similarity.argmax(dim=2)  # (B, M): first maximum wins, so ties go to the earlier anchor
-    one_hot = F.one_hot(choice, contextual).float()  # (B, M, k_c)
-    members_sum = torch.bmm(one_hot.transpose(1, 2), _gather_tokens(hidden, member_index).float())
-    counts = one_hot.sum(dim=1).clamp(min=1).unsqueeze(-1)
-    merged = (_gather_tokens(hidden, anchor_index).float() + members_sum / counts).to(hidden.dtype)
+    with torch.autocast(device_type=device.type, enabled=False):
+        metric = F.normalize(mean_keys.float(), dim=-1)
+        similarity = torch.bmm(_gather_tokens(metric, member_index), _gather_tokens(metric, anchor_index).mT)
+        choice = similarity.argmax(dim=2)  # (B, M): first maximum wins, so ties go to the earlier anchor
+        one_hot = F.one_hot(choice, contextual).float()  # (B, M, k_c)
+        members_sum = torch.bmm(one_hot.mT, _gather_tokens(hidden, member_index).float())
+        counts = one_hot.sum(dim=1).clamp(min=1).unsqueeze(-1)
+        merged = (_gather_tokens(hidden, anchor_index).float() + members_sum / counts).to(hidden.dtype)
 
     assignment.scatter_(1, anchor_index, dominant + torch.arange(contextual, device=device).expand(batch, -1))
     assignment.scatter_(1, member_index, dominant + choice)
     out = torch.cat([_gather_tokens(hidden, dominant_index), merged], dim=1)
     return V2VResult(out, torch.cat([dominant_index, anchor_index], dim=1), assignment)
+
+
+def compress(layer: SelectLayer, config: DuetConfig) -> V2VResult:
+    """Stage A for a host's select layer: `v2v_compress` with the config's counts and mode."""
+    if config.dominant is None:
+        raise ValueError("duet.v2v.compress: V2V is off in this config (dominant is None); use the layer's output.")
+    return v2v_compress(
+        layer.output,
+        layer.cls_attention,
+        layer.mean_keys,
+        dominant=config.dominant,
+        contextual=config.contextual,
+        cluster_width=config.cluster_width,
+        mode=config.v2v_mode,
+    )

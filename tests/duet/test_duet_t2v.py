@@ -9,7 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from duet.t2v import keep_counts, kept_index, score_visual_tokens, select_kept_tokens
+from duet.t2v import keep_counts, score_visual_tokens, select_kept_tokens
+from duet.tokens import kept_index
 
 
 def naive_scores(
@@ -92,6 +93,32 @@ def test_scores_match_per_head_loop(
     torch.testing.assert_close(scores.double(), naive_scores(queries, positions, query_valid, keys, key_valid, 0.5))
 
 
+@pytest.mark.parametrize("chunk_elements", [1, 40, 1 << 30])
+def test_chunked_scores_equal_one_pass(chunk_elements: int) -> None:
+    """The query chunk size (from the memory budget) changes only how rows are grouped, never the scores."""
+    generator = torch.Generator().manual_seed(7)
+    queries = torch.randn(2, 4, 9, 8, generator=generator)
+    keys = torch.randn(2, 2, 13, 8, generator=generator)
+    positions = torch.randint(0, 13, (2, 9), generator=generator)
+    query_valid = torch.rand(2, 9, generator=generator) < 0.8
+    key_valid = torch.rand(2, 13, generator=generator) < 0.9
+    expected = naive_scores(queries, positions, query_valid, keys, key_valid, 0.3)
+    scores = score_visual_tokens(queries, positions, query_valid, keys, key_valid, 0.3, chunk_elements=chunk_elements)
+    torch.testing.assert_close(scores.double(), expected)
+
+
+def test_scores_under_bf16_autocast_are_fp32_and_finite() -> None:
+    """Autocast must not turn the fp32 softmax into bf16 (its masking value overflowed bf16 before)."""
+    generator = torch.Generator().manual_seed(3)
+    queries, keys = torch.randn(1, 2, 3, 4, generator=generator), torch.randn(1, 2, 6, 4, generator=generator)
+    args = (queries, torch.tensor([[2, 4, 5]]), torch.ones(1, 3, dtype=torch.bool), keys, torch.ones(1, 6, dtype=torch.bool))
+    plain = score_visual_tokens(*args, scaling=0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = score_visual_tokens(*args, scaling=0.5)
+    assert under_autocast.dtype == torch.float32
+    assert torch.equal(under_autocast, plain)
+
+
 def test_keep_counts_use_python_float_semantics() -> None:
     assert keep_counts([307, 202, 102], 0.5) == [153, 101, 51]
     assert keep_counts([100, 576], 0.29) == [28, 167]  # 100 * 0.29 == 28.999999999999996
@@ -111,13 +138,13 @@ def test_select_by_hand() -> None:
     scores = torch.tensor([[0.9, 0.1, 0.3, 0.3, 0.2, 0.8]])
     visual = torch.tensor([[False, True, True, True, True, False]])
     # Visual 1..4 score 0.1, 0.3, 0.3, 0.2: keep 2 → the tied 2 and 3; non-visual 0 and 5 always stay.
-    assert select_kept_tokens(scores, visual, [2]).tolist() == [[True, False, True, True, False, True]]
-    assert select_kept_tokens(scores, visual, [1]).tolist() == [[True, False, True, False, False, True]]
+    assert select_kept_tokens(scores, visual, [2], [4]).tolist() == [[True, False, True, True, False, True]]
+    assert select_kept_tokens(scores, visual, [1], [4]).tolist() == [[True, False, True, False, False, True]]
 
 
 def test_select_rejects_impossible_keep() -> None:
     with pytest.raises(ValueError, match="sample 0 asks to keep 3 of its 2 visual tokens"):
-        select_kept_tokens(torch.zeros(1, 3), torch.tensor([[True, True, False]]), [3])
+        select_kept_tokens(torch.zeros(1, 3), torch.tensor([[True, True, False]]), [3], [2])
 
 
 @settings(max_examples=60, deadline=None)
@@ -134,10 +161,10 @@ def test_selection_properties(batch: int, length: int, ratio: float, seed: int) 
     n0 = visual.sum(dim=1).tolist()
     keep = keep_counts(n0, ratio)
 
-    mask = select_kept_tokens(scores, visual, keep)
+    mask = select_kept_tokens(scores, visual, keep, n0)
     assert mask.tolist() == naive_select(scores, visual, keep)
     assert (mask & visual).sum(dim=1).tolist() == [int(n * ratio) for n in n0]
-    index, new_valid = kept_index(mask, torch.ones_like(mask), "right")
+    index, new_valid = kept_index(mask, torch.ones_like(mask), "right", int(mask.sum(dim=1).max()))
     for b in range(batch):
         kept = index[b][new_valid[b]].tolist()
         assert kept == sorted(set(kept))
@@ -157,10 +184,10 @@ def naive_kept_index(keep: torch.Tensor, valid: torch.Tensor, side: str) -> tupl
 def test_kept_index_by_hand() -> None:
     keep = torch.tensor([[True, False, True, True], [True, True, False, True]])
     valid = torch.tensor([[True, True, True, True], [False, True, True, True]])  # sample 1 is left-padded
-    index, new_valid = kept_index(keep, valid, "right")
+    index, new_valid = kept_index(keep, valid, "right", 3)
     assert index.tolist() == [[0, 2, 3], [1, 3, 0]]
     assert new_valid.tolist() == [[True, True, True], [True, True, False]]
-    index, new_valid = kept_index(keep, valid, "left")
+    index, new_valid = kept_index(keep, valid, "left", 3)
     assert index.tolist() == [[0, 2, 3], [0, 1, 3]]
     assert new_valid.tolist() == [[True, True, True], [False, True, True]]
 
@@ -176,7 +203,8 @@ def test_kept_index_matches_reference(batch: int, length: int, side: str, seed: 
     generator = torch.Generator().manual_seed(seed)
     keep = torch.rand(batch, length, generator=generator) < 0.5
     valid = torch.rand(batch, length, generator=generator) < 0.8
-    index, new_valid = kept_index(keep, valid, side)  # type: ignore[arg-type]
+    width = int((keep & valid).sum(dim=1).max()) if batch else 0
+    index, new_valid = kept_index(keep, valid, side, width)  # type: ignore[arg-type]
     expected_index, expected_valid = naive_kept_index(keep, valid, side)
     assert index.tolist() == expected_index
     assert new_valid.tolist() == expected_valid

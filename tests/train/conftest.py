@@ -47,7 +47,7 @@ def pretrain_run(base_models: tuple[Path, Path], tmp_path_factory: pytest.TempPa
 
     Returns (trainer, output_dir, scores) where `scores` holds the (B, L) score tensors of every stage of every step.
     """
-    import llava.model.language_model.llava_llama_model as decoder_module
+    import duet.engine as engine_module
 
     root = tmp_path_factory.mktemp("pretrain")
     data = write_dataset(root / "data", "plain", "iiiiii")
@@ -60,7 +60,7 @@ def pretrain_run(base_models: tuple[Path, Path], tmp_path_factory: pytest.TempPa
         "--save_steps", "2",
     ]
     scores: list = []
-    original = decoder_module.score_with_next_layer
+    original = engine_module.score_with_layer
 
     def recording(*args, **kwargs):
         result = original(*args, **kwargs)
@@ -68,6 +68,6 @@ def pretrain_run(base_models: tuple[Path, Path], tmp_path_factory: pytest.TempPa
         return result
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(decoder_module, "score_with_next_layer", recording)
+        patch.setattr(engine_module, "score_with_layer", recording)
         trainer = run_training(flags)
     return trainer, output, scores

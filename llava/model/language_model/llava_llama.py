@@ -1,32 +1,42 @@
-"""LLaVA-1.5 on Llama (`LlavaLlamaForCausalLM`), with DUET's two stages at their insertion points.
+"""LLaVA-1.5 on Llama (`LlavaLlamaForCausalLM`), a DUET host.
 
-The vision tower → (V2V) → projector path and the splice of image features into the embeddings live here; the
-decoder loop with the T2V stages is `LlavaLlamaModel` (`llava_llama_model.py`). With DUET off the model reproduces
-`LlamaForCausalLM` (no images) and transformers' `LlavaForConditionalGeneration` (images) exactly.
+The vision tower → (V2V) → projector path and the splice of image features into the embeddings live here. The
+decoder is transformers' `LlamaModel` (`LlavaLlamaModel` only adds the vision modules): with DUET's T2V stages off it
+runs as is, so the model reproduces `LlamaForCausalLM` (no images) and transformers' `LlavaForConditionalGeneration`
+(images) exactly; with them on, `duet.engine` runs the same layers in stages through a `LlamaDecoderAdapter`.
 """
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaForCausalLM
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
+from duet import engine
+from duet.cache import DuetCache
 from duet.config import DuetConfig
-from llava.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from duet.queries import resolve_queries
+from duet.tokens import BatchShape, compact_positions, read_batch_shape
+from llava.hosts.llama_decoder import LlamaDecoderAdapter, check_llama_decoder
+from llava.hosts.outputs import engine_layer_kwargs, causal_lm_loss
 from llava.model.configuration_llava import LLAVA_MODEL_TYPE, LlavaConfig
-from llava.model.language_model.llava_llama_model import LlavaLlamaModel, LlavaModelOutput
+from llava.model.language_model.llava_llama_model import LlavaLlamaModel
 from llava.model.multimodal_encoder.clip_encoder import CLIPVisionTower
-from llava.model.multimodal_inputs import detect_padding_side, splice_image_features
-from llava.model.t2v_queries import resolve_t2v_queries
+from llava.model.multimodal_inputs import SplicedInputs, splice_image_features
 
 VISION_TOWER_PREFIX = "model.vision_tower."
 
 
 @dataclass
 class LlavaCausalLMOutput(CausalLMOutputWithPast):
-    """`CausalLMOutputWithPast` plus DUET's bookkeeping (see `LlavaModelOutput`) and the spliced visual mask."""
+    """`CausalLMOutputWithPast` plus DUET's bookkeeping and the spliced visual mask.
+
+    ``kept_index`` (B, L') maps each logit position to its spliced position (valid where ``kept_valid``);
+    ``t2v_keep_masks`` holds, per T2V stage, the (B, L) mask of visual positions that survived it.
+    """
 
     kept_index: torch.Tensor | None = None
     kept_valid: torch.Tensor | None = None
@@ -72,6 +82,8 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
     def enable_duet(self, config: DuetConfig | None) -> None:
         """Turn DUET on (or off with `None`); the setting is saved in `config.json` under `duet`."""
         active = None if config is None or config.is_full else config
+        if active is not None and active.t2v_enabled:
+            check_llama_decoder(self.model, type(self).__name__)
         self.model.duet = active
         self.config.duet = active.to_dict() if active is not None else None
 
@@ -105,6 +117,7 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         image_sizes: list[tuple[int, int]] | None = None,
         t2v_query_mask: torch.Tensor | None = None,
         visual_token_mask: torch.Tensor | None = None,
+        batch_counts: torch.Tensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs,
     ) -> LlavaCausalLMOutput:
@@ -112,71 +125,147 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
 
         `t2v_query_mask` (bool, aligned with `input_ids`, or with `inputs_embeds` when those are given) marks the
         salient query tokens for DUET's `query="salient"` mode. `visual_token_mask` marks the visual positions of
-        pre-spliced `inputs_embeds` (what `generate` passes after splicing once).
+        pre-spliced `inputs_embeds`, and `batch_counts` (B, 2) on the CPU their valid and visual counts per sample
+        (what `generate` passes after splicing once, so the prefill needs no second device sync).
         """
-        prefill = cache is None or cache.get_seq_length() == 0
-        sequence = input_ids if input_ids is not None else inputs_embeds
-        if t2v_query_mask is not None and prefill and t2v_query_mask.shape[1] < sequence.shape[1]:
-            # A mask built for the prompt, reused on prompt + generated tokens: generated tokens are no queries.
-            t2v_query_mask = torch.nn.functional.pad(t2v_query_mask.bool(), (0, sequence.shape[1] - t2v_query_mask.shape[1]))
-        padding_side = self.config.tokenizer_padding_side
-        if attention_mask is not None and prefill:
-            padding_side = detect_padding_side(attention_mask, padding_side)
-        if input_ids is not None and (images is not None or bool((input_ids == IMAGE_TOKEN_INDEX).any())):
-            spliced = self.prepare_multimodal_inputs(input_ids, attention_mask, labels, images, t2v_query_mask, padding_side)
-            inputs_embeds, attention_mask, labels = spliced.inputs_embeds, spliced.attention_mask, spliced.labels
-            visual_token_mask, t2v_query_mask = spliced.visual_token_mask, spliced.t2v_query_mask
-            input_ids, position_ids = None, None
-        elif input_ids is not None and self.training and self.model.vision_tower is not None:
-            # Vision path first, as in the image branch, so that ZeRO-3 ranks gather parameters in the same order.
-            vision_zero = self._unused_vision_path(input_ids.device)
-            inputs_embeds = self.model.embed_tokens(input_ids) + vision_zero
-            input_ids = None
-
-        t2v_queries = None
-        if prefill and self.model.t2v_stages():
-            sequence = inputs_embeds if inputs_embeds is not None else input_ids
-            valid = (
-                attention_mask.bool()
-                if attention_mask is not None
-                else torch.ones(sequence.shape[:2], dtype=torch.bool, device=sequence.device)
-            )
-            visual_token_mask = visual_token_mask if visual_token_mask is not None else torch.zeros_like(valid)
-            t2v_queries = resolve_t2v_queries(self.model.duet.query, visual_token_mask, valid, labels, t2v_query_mask)
-
-        outputs: LlavaModelOutput = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            cache=cache,
-            inputs_embeds=inputs_embeds,
-            use_cache=use_cache,
-            visual_token_mask=visual_token_mask if prefill else None,
-            t2v_queries=t2v_queries,
-            padding_side=padding_side,
-            **kwargs,
+        if cache is not None and cache.get_seq_length() > 0:
+            return self._decode(input_ids, attention_mask, position_ids, cache, inputs_embeds, use_cache, logits_to_keep, kwargs)
+        spliced = self._prefill_inputs(
+            input_ids, attention_mask, inputs_embeds, labels, images, t2v_query_mask, visual_token_mask, batch_counts
         )
-        hidden_states = outputs.last_hidden_state
-        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, slice_indices, :])
+        if spliced is None:  # a plain language model: Llama's own forward
+            outputs = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
+                inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs,
+            )  # fmt: skip
+            return self._lm_output(outputs.last_hidden_state, outputs, labels, None, logits_to_keep, kwargs)
+        if position_ids is None:
+            position_ids = compact_positions(spliced.attention_mask.bool())
+        duet = self.model.duet
+        if duet is None or not duet.t2v_enabled:
+            outputs = self.model(
+                inputs_embeds=spliced.inputs_embeds, attention_mask=spliced.attention_mask, position_ids=position_ids,
+                cache=cache, use_cache=use_cache, **kwargs,
+            )  # fmt: skip
+            return self._lm_output(outputs.last_hidden_state, outputs, spliced.labels, spliced, logits_to_keep, kwargs)
+        valid = spliced.attention_mask.bool()
+        batch = engine.PrefillBatch(
+            hidden=spliced.inputs_embeds,
+            valid=valid,
+            visual=spliced.visual_token_mask,
+            queries=resolve_queries(duet.query, spliced.visual_token_mask, valid, spliced.labels, spliced.t2v_query_mask),
+            labels=spliced.labels,
+            position_ids=position_ids,
+            shape=spliced.shape,
+            input_length=valid.shape[1],
+        )
+        out = engine.prefill(LlamaDecoderAdapter(self.model), duet, batch, use_cache=bool(use_cache), **engine_layer_kwargs(kwargs))
+        hidden = out.hidden[:, -logits_to_keep:] if isinstance(logits_to_keep, int) and logits_to_keep else out.hidden
+        logits = self.lm_head(hidden)
+        loss = causal_lm_loss(self.loss_function, logits, out.targets, self.config.vocab_size, kwargs)
+        return LlavaCausalLMOutput(
+            loss=loss,
+            logits=logits,
+            cache=out.cache,
+            kept_index=out.kept_index,
+            kept_valid=out.kept_valid,
+            t2v_keep_masks=out.keep_masks,
+            visual_token_mask=spliced.visual_token_mask,
+        )
 
+    def _decode(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        cache: Cache,
+        inputs_embeds: torch.Tensor | None,
+        use_cache: bool | None,
+        logits_to_keep: int | torch.Tensor,
+        kwargs: dict,
+    ) -> LlavaCausalLMOutput:
+        """A decode step: on a DUET cache through the engine's recorded stages, otherwise Llama's own forward."""
+        if not isinstance(cache, DuetCache):
+            outputs = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
+                inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs,
+            )  # fmt: skip
+            return self._lm_output(outputs.last_hidden_state, outputs, None, None, logits_to_keep, kwargs)
+        hidden = self.model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+        hidden = engine.decode(
+            LlamaDecoderAdapter(self.model), hidden, attention_mask, position_ids, cache, **engine_layer_kwargs(kwargs)
+        )
+        return LlavaCausalLMOutput(logits=self.lm_head(hidden), cache=cache)
+
+    def _lm_output(
+        self,
+        hidden: torch.Tensor,
+        outputs,
+        labels: torch.Tensor | None,
+        spliced: SplicedInputs | None,
+        logits_to_keep: int | torch.Tensor,
+        kwargs: dict,
+    ) -> LlavaCausalLMOutput:
+        """Logits and loss from Llama's own forward (no position was dropped, so the labels shift as usual)."""
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden[:, slice_indices, :])
         loss = None
         if labels is not None:
-            if outputs.kept_index is not None:
-                labels = labels.gather(1, outputs.kept_index).masked_fill(~outputs.kept_valid, IGNORE_INDEX)
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-
         return LlavaCausalLMOutput(
             loss=loss,
             logits=logits,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            kept_index=outputs.kept_index,
-            kept_valid=outputs.kept_valid,
-            t2v_keep_masks=outputs.t2v_keep_masks,
-            visual_token_mask=visual_token_mask if prefill else None,
+            visual_token_mask=spliced.visual_token_mask if spliced is not None else None,
         )
+
+    def _prefill_inputs(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        images: torch.Tensor | list[torch.Tensor] | None,
+        t2v_query_mask: torch.Tensor | None,
+        visual_token_mask: torch.Tensor | None,
+        batch_counts: torch.Tensor | None,
+    ) -> SplicedInputs | None:
+        """The prefill in embedding coordinates, with its batch shape (one device sync), or None for a plain LM."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        sequence = input_ids if input_ids is not None else inputs_embeds
+        if t2v_query_mask is not None and t2v_query_mask.shape[1] < sequence.shape[1]:
+            # A mask built for the prompt, reused on prompt + generated tokens: generated tokens are no queries.
+            t2v_query_mask = F.pad(t2v_query_mask.bool(), (0, sequence.shape[1] - t2v_query_mask.shape[1]))
+        if input_ids is not None:
+            if self.model.vision_tower is None:
+                if images is not None:
+                    raise ValueError("This checkpoint has no vision tower (no `mm_vision_tower`): it cannot take images.")
+                return None
+            vision_zero = None
+            if self.training and (images is None or len(flatten_images(images)) == 0):
+                # Vision path first, as in the image branch, so that ZeRO-3 ranks gather parameters in the same order.
+                vision_zero = self._unused_vision_path(input_ids.device)
+            spliced = self.prepare_multimodal_inputs(
+                input_ids, attention_mask, labels, images, t2v_query_mask, self.config.tokenizer_padding_side
+            )
+            if vision_zero is not None:
+                spliced.inputs_embeds = spliced.inputs_embeds + vision_zero
+            return spliced
+        valid = (
+            attention_mask.bool()
+            if attention_mask is not None
+            else torch.ones(inputs_embeds.shape[:2], dtype=torch.bool, device=inputs_embeds.device)
+        )
+        visual = visual_token_mask.bool() if visual_token_mask is not None else torch.zeros_like(valid)
+        if batch_counts is not None:
+            counts = batch_counts.tolist()  # a CPU tensor: no device sync
+            shape = BatchShape(tuple(c[0] for c in counts), tuple(c[1] for c in counts), "left")
+        else:
+            shape = read_batch_shape(valid, visual)
+        return SplicedInputs(inputs_embeds, valid.long(), labels, visual, t2v_query_mask, shape)
 
     def _unused_vision_path(self, device: torch.device) -> torch.Tensor:
         """A zero that depends on every vision/projector parameter LLaVA would use.
@@ -198,8 +287,8 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         labels: torch.Tensor | None,
         images: torch.Tensor | list[torch.Tensor] | None,
         t2v_query_mask: torch.Tensor | None,
-        padding_side: str,
-    ):
+        default_padding_side: str,
+    ) -> SplicedInputs:
         """Encode the images and splice them into the embeddings (see `splice_image_features`)."""
         features = self.encode_images(images) if images is not None and len(flatten_images(images)) else []
         return splice_image_features(
@@ -209,7 +298,7 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
             t2v_query_mask,
             features,
             self.model.embed_tokens,
-            padding_side,
+            default_padding_side,
             self._context_length(),
         )
 
@@ -230,10 +319,9 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         if kwargs.get("inputs_embeds") is not None:
             raise ValueError("Pass `inputs` (token ids with <image> placeholders), not `inputs_embeds`.")
         attention_mask = kwargs.pop("attention_mask", None)
-        padding_side = detect_padding_side(attention_mask, "left") if attention_mask is not None else "left"
-        if padding_side != "left":
-            raise ValueError("Batched generation needs left padding (tokenizer.padding_side = 'left').")
         spliced = self.prepare_multimodal_inputs(inputs, attention_mask, None, images, t2v_query_mask, "left")
+        if spliced.shape.padding_side != "left":
+            raise ValueError("Batched generation needs left padding (tokenizer.padding_side = 'left').")
         max_new = kwargs.get("max_new_tokens")
         context = self._context_length()
         if context is not None and max_new is not None and spliced.inputs_embeds.shape[1] >= context:
@@ -246,6 +334,7 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
             inputs_embeds=spliced.inputs_embeds,
             attention_mask=spliced.attention_mask,
             visual_token_mask=spliced.visual_token_mask,
+            batch_counts=torch.tensor([spliced.shape.valid, spliced.shape.visual]).T.contiguous(),
             **extra,
             **kwargs,
         )

@@ -3,7 +3,8 @@
 LLaVA reads the hidden states of one CLIP layer (`mm_vision_select_layer`, −2 in LLaVA-1.5) and drops the CLS
 token (`mm_vision_select_feature="patch"`). With DUET's V2V enabled the same layer's output is compressed instead:
 the CLS→patch attention and the head-averaged keys that V2V needs are recomputed on the side from that layer's
-*input*, one query row only, so the tower itself keeps SDPA / flash attention and never materialises attention maps.
+*input*, one query row only (`clip_select_layer`), so the tower itself keeps SDPA / flash attention and never
+materialises attention maps.
 """
 
 import os
@@ -14,7 +15,8 @@ from torch import nn
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
 from duet.config import DuetConfig
-from duet.v2v import V2VResult, cls_attention_stats, v2v_compress
+from duet.v2v import V2VResult, compress
+from llava.model.multimodal_encoder.clip_select_layer import clip_select_layer, hidden_states_entry, run_tower
 
 SELECT_FEATURES = ("patch", "cls_patch")
 
@@ -117,48 +119,14 @@ class CLIPVisionTower(nn.Module):
     def device(self) -> torch.device:
         return self.vision_tower.device
 
-    def _layer_entry(self, num_layers: int) -> int:
-        """Index into `hidden_states` (entry 0 = the encoder input) that `select_layer` refers to."""
-        entry = self.select_layer if self.select_layer >= 0 else num_layers + 1 + self.select_layer
-        if not 1 <= entry <= num_layers:
-            raise ValueError(
-                f"mm_vision_select_layer={self.select_layer} is outside a {num_layers}-layer vision tower."
-            )
-        return entry
-
     # ------------------------------------------------------------------ forward
-    def _run_tower(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        frozen = not any(p.requires_grad for p in self.vision_tower.parameters())
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            out = self.vision_tower(images.to(device=self.device, dtype=self.dtype), output_hidden_states=True)
-        return out.hidden_states
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """LLaVA's features: (num_images, 576, D) for `patch`, (num_images, 577, D) for `cls_patch`."""
-        hidden_states = self._run_tower(images)
-        features = hidden_states[self._layer_entry(len(hidden_states) - 1)]
+        hidden_states = run_tower(self.vision_tower, images)
+        features = hidden_states[hidden_states_entry(len(hidden_states) - 1, self.select_layer)]
         return features[:, 1:] if self.select_feature == "patch" else features
 
     def forward_v2v(self, images: torch.Tensor, duet: DuetConfig) -> V2VResult:
         """DUET stage A: the select layer's tokens merged down to `dominant + contextual` per image."""
-        hidden_states = self._run_tower(images)
-        entry = self._layer_entry(len(hidden_states) - 1)
-        layer = self.vision_tower.encoder.layers[entry - 1]
-        attention = layer.self_attn
-        with torch.no_grad():
-            cls_to_patch, mean_keys = cls_attention_stats(
-                layer.layer_norm1(hidden_states[entry - 1]),
-                attention.q_proj,
-                attention.k_proj,
-                num_heads=attention.num_heads,
-                scale=attention.scale,
-            )
-        return v2v_compress(
-            hidden_states[entry],
-            cls_to_patch,
-            mean_keys,
-            dominant=duet.dominant,
-            contextual=duet.contextual,
-            cluster_width=duet.cluster_width,
-            mode=duet.v2v_mode,
-        )
+        hidden_states = run_tower(self.vision_tower, images)
+        return compress(clip_select_layer(hidden_states, self.vision_tower, self.select_layer), duet)
