@@ -16,10 +16,12 @@ from llava.testing.tiny_video_llava import (
     build_tiny_video_llava,
     color_frames,
     install_in_hub_cache,
+    save_hf_layout,
     save_original_layout,
     save_tower_repos,
     write_video,
 )
+from llava.video.frames import read_video_frames
 
 VIDEO_PRESETS = {"full": (2056, []), "video-llava:960": (1536, [768, 0]), "video-llava:136": (216, [108, 0])}
 
@@ -29,6 +31,7 @@ def deep_original(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
     root = tmp_path_factory.mktemp("video_gen")
     tiny = build_tiny_video_llava(seed=2, llama_overrides={"num_hidden_layers": 32})
     folder = save_original_layout(tiny, root)
+    save_hf_layout(tiny, root)
     for repo_id, tower in save_tower_repos(root / "towers").items():
         install_in_hub_cache(root / "hub", repo_id, tower)
     videos = [write_video(root / f"clip{i}.mp4", color_frames(12 + 7 * i, seed=i)) for i in range(2)]
@@ -87,3 +90,26 @@ def test_video_batch_equals_videos_one_by_one_under_duet(deep_original, loaded) 
         ]
     for row, single in zip(batch, alone, strict=True):
         assert row.tolist() == single[0].tolist()
+
+
+@pytest.mark.parametrize("preset", list(VIDEO_PRESETS))
+def test_hf_layout_answers_about_a_written_mp4_under_each_video_preset(deep_original, preset: str) -> None:
+    """The -hf checkpoint through the builder with `duet=`: transformers' class adopted by `duet.apply`."""
+    folder, _, videos = deep_original
+    tokenizer, model, processor, _ = load_pretrained_model(
+        str(folder.parent / "Video-LLaVA-7B-hf"), None, "x", device="cpu", duet=preset
+    )
+    assert type(model).__name__ == ("VideoLlavaForConditionalGeneration" if preset == "full" else
+                                    "DuetVideoLlavaForConditionalGeneration")  # fmt: skip
+    frames = read_video_frames(videos[0], 8)
+    inputs = processor(text=build_prompt("llava_v1", "<video>\nWhat is moving?"), videos=[frames], return_tensors="pt")
+    with torch.no_grad():
+        answer = model.generate(**inputs, max_new_tokens=3, do_sample=False)
+        out = model(**inputs) if preset != "full" else None
+    if out is not None:
+        n0, stages = VIDEO_PRESETS[preset]
+        assert int(out.visual_token_mask.sum()) == n0
+        assert [int(mask.sum()) for mask in out.t2v_keep_masks] == stages
+    text = tokenizer.decode(answer[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert answer.shape[1] == inputs["input_ids"].shape[1] + 3 and text.strip()
+    assert model.config.temporal_attention is False

@@ -25,7 +25,6 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
-from llava.constants import IMAGE_TOKEN_INDEX
 from llava.model.configuration_video_llava import VIDEO_LLAVA_MODEL_TYPE, VideoLlavaLlamaConfig
 from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM
 from llava.model.language_model.llava_llama_model import LlavaLlamaModel
@@ -35,7 +34,7 @@ from llava.model.multimodal_encoder.video_llava_towers import (
     LanguageBindTower,
     LanguageBindVideoTower,
 )
-from llava.model.multimodal_inputs import splice_image_features
+from llava.model.multimodal_inputs import SplicedInputs, splice_image_features
 from llava.model.multimodal_projector.builder import build_vision_projector
 
 
@@ -156,6 +155,13 @@ class VideoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
         """The image tower (the video tower for a video-only model): what LLaVA-1.5 code paths ask geometry of."""
         return self.model.image_tower if self.model.image_tower is not None else self.model.video_tower
 
+    def has_vision_path(self) -> bool:
+        return True
+
+    def count_visual_inputs(self, images: torch.Tensor | list[torch.Tensor] | None) -> int:
+        """Images plus videos (not frames) in `images`."""
+        return len(split_visual_inputs(images))
+
     @property
     def temporal_attention(self) -> bool:
         tower = self.model.video_tower
@@ -257,32 +263,35 @@ class VideoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
         labels: torch.Tensor | None,
         images: torch.Tensor | list[torch.Tensor] | None,
         t2v_query_mask: torch.Tensor | None,
-        padding_side: str,
-    ):
-        """Encode images and frames, check they match the `<image>` placeholders, and splice them in."""
+        default_padding_side: str,
+    ) -> SplicedInputs:
+        """Encode images and frames and splice them in, one frame per `<image>` placeholder.
+
+        A count mismatch is found by the splice (no extra device sync); for videos the error says how to prompt.
+        """
         items = split_visual_inputs(images)
-        valid = attention_mask.bool() if attention_mask is not None else torch.ones_like(input_ids, dtype=torch.bool)
-        placeholders = int(((input_ids == IMAGE_TOKEN_INDEX) & valid).sum())
-        needed = sum(item.placeholders for item in items)
-        if placeholders != needed:
-            videos = [item for item in items if item.kind == "video"]
-            frames = f"; each video takes one <image> per frame ({videos[0].placeholders})" if videos else ""
-            raise ValueError(
-                f"The prompts hold {placeholders} <image> placeholder(s) but the visual inputs need {needed} "
-                f"({len(items) - len(videos)} image(s), {len(videos)} video(s){frames}). Fix: build a video's prompt "
-                "with '<image>' * 8, as Video-LLaVA's run_inference_video_qa does."
-            )
         features = self.encode_images(images) if items else []
-        return splice_image_features(
-            input_ids,
-            attention_mask,
-            labels,
-            t2v_query_mask,
-            features,
-            self.model.embed_tokens,
-            padding_side,
-            self._context_length(),
-        )
+        try:
+            return splice_image_features(
+                input_ids,
+                attention_mask,
+                labels,
+                t2v_query_mask,
+                features,
+                self.model.embed_tokens,
+                default_padding_side,
+                self._context_length(),
+            )
+        except ValueError as error:
+            videos = [item for item in items if item.kind == "video"]
+            if not videos or "placeholder" not in str(error):
+                raise
+            frames = videos[0].placeholders
+            raise ValueError(
+                f"{error} The visual inputs are {len(items) - len(videos)} image(s) and {len(videos)} video(s): each "
+                f"video takes one <image> per frame ({frames}). Fix: build a video's prompt with '<image>' * {frames}, "
+                "as Video-LLaVA's run_inference_video_qa does."
+            ) from error
 
 
 AutoConfig.register(VIDEO_LLAVA_MODEL_TYPE, VideoLlavaLlamaConfig)

@@ -23,9 +23,27 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from duet.adapter import SelectLayer
 from duet.config import DuetConfig
-from duet.v2v import V2VResult, cls_attention_stats, v2v_compress
+from duet.v2v import V2VResult, cls_attention_stats, compress
+from llava.model.multimodal_encoder.clip_select_layer import hidden_states_entry, run_tower
 from llava.model.multimodal_encoder.languagebind import LanguageBindVisionConfig, LanguageBindVisionModel
+
+
+def languagebind_select_layer(
+    hidden_states: tuple[torch.Tensor, ...], model: LanguageBindVisionModel, select_layer: int
+) -> SelectLayer:
+    """V2V's `SelectLayer` of a LanguageBind tower: like `clip_select_layer`, but the CLS row and keys come from the
+    layer's *spatial* attention input, i.e. its input after the temporal step (identity when temporal is off)."""
+    entry = hidden_states_entry(len(hidden_states) - 1, select_layer)
+    layer = model.encoder.layers[entry - 1]
+    attention = layer.self_attn
+    with torch.no_grad():
+        spatial_input = layer.layer_norm1(layer.temporal_block(hidden_states[entry - 1]))
+        cls_attention, mean_keys = cls_attention_stats(
+            spatial_input, attention.q_proj, attention.k_proj, num_heads=attention.num_heads, scale=attention.scale
+        )
+    return SelectLayer(output=hidden_states[entry], cls_attention=cls_attention, mean_keys=mean_keys)
 
 
 class LanguageBindTower(nn.Module):
@@ -84,43 +102,20 @@ class LanguageBindTower(nn.Module):
 
     def _layer_entry(self) -> int:
         """Index into `hidden_states` (entry 0 = the encoder input) that `select_layer` names."""
-        layers = self.config.num_hidden_layers
-        entry = self.select_layer if self.select_layer >= 0 else layers + 1 + self.select_layer
-        if not 1 <= entry <= layers:
-            raise ValueError(f"mm_vision_select_layer={self.select_layer} is outside a {layers}-layer tower.")
-        return entry
-
-    def _hidden_states(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        frozen = not any(p.requires_grad for p in self.model.parameters())
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            out = self.model(pixels.to(device=self.device, dtype=self.dtype), output_hidden_states=True)
-        return out.hidden_states
+        return hidden_states_entry(self.config.num_hidden_layers, self.select_layer)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, tokens_per_frame, D) features of N images / frames (frames clip by clip)."""
-        features = self._hidden_states(pixels)[self._layer_entry()]
+        features = run_tower(self.model, pixels)[self._layer_entry()]
         return features if self.keep_cls else features[:, 1:]
+
+    def select_layer_stats(self, pixels: torch.Tensor) -> SelectLayer:
+        """The select layer of each image / frame with its CLS row and keys (V2V's input)."""
+        return languagebind_select_layer(run_tower(self.model, pixels), self.model, self.select_layer)
 
     def forward_v2v(self, pixels: torch.Tensor, duet: DuetConfig) -> V2VResult:
         """DUET stage A on each image / frame: `dominant + contextual` tokens, ranked by that frame's CLS row."""
-        hidden_states = self._hidden_states(pixels)
-        entry = self._layer_entry()
-        layer = self.model.encoder.layers[entry - 1]
-        attention = layer.self_attn
-        with torch.no_grad():
-            spatial_input = layer.layer_norm1(layer.temporal_block(hidden_states[entry - 1]))
-            cls_to_patch, mean_keys = cls_attention_stats(
-                spatial_input, attention.q_proj, attention.k_proj, num_heads=attention.num_heads, scale=attention.scale
-            )
-        return v2v_compress(
-            hidden_states[entry],
-            cls_to_patch,
-            mean_keys,
-            dominant=duet.dominant,
-            contextual=duet.contextual,
-            cluster_width=duet.cluster_width,
-            mode=duet.v2v_mode,
-        )
+        return compress(self.select_layer_stats(pixels), duet)
 
 
 class LanguageBindImageTower(LanguageBindTower):
