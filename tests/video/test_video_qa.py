@@ -148,6 +148,11 @@ def test_hf_layout_answers_with_temporal_attention_off(saved, benchmark: Path, t
     records = read_lines(tmp_path / "hf.json")
     assert [r["id"] for r in records] == ["v_clip0_0", "v_clip1_0", "v_clip2_0"]
     assert records[0]["metadata"]["temporal_attention"] is False and records[0]["metadata"]["layout"] == "hf"
+    duet_flags = ("--batch-size", "2", "--duet-preset", "video-llava:136", "--layer-list", "[2,3]")
+    run_inference_video_qa.main(inference_flags(saved.hf, benchmark, tmp_path, "hf-duet", *duet_flags))
+    compressed = read_lines(tmp_path / "hf-duet.json")
+    assert len(compressed) == 3 and compressed[0]["metadata"]["duet_preset"] == "video-llava:136"
+    assert compressed[0]["metadata"]["visual_tokens"]["llm_input"] == 216
 
 
 def test_activitynet_script_prefixes_video_names(saved, tmp_path: Path, hub) -> None:
