@@ -6,14 +6,14 @@
 
 The sheet is the TSV without its hint/category/source/image/comment/l2-category columns, with a `prediction`
 column inserted before `answer`; with `--all-rounds` answers the last round of a question wins, as in LLaVA.
-Writing xlsx needs pandas and openpyxl (`pip install pandas openpyxl`).
+Writing xlsx needs pandas and openpyxl (the `eval` extra: `pip install -e .[eval]`).
 """
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from llava.eval.answer_records import read_jsonl
 from llava.eval.mmbench_tsv import is_none, question_id, read_tsv
 
 DROPPED_COLUMNS = ("hint", "category", "source", "image", "comment", "l2-category")
@@ -38,7 +38,9 @@ def write_xlsx(columns: list[str], table: list[list], path: Path) -> None:
     try:
         import pandas as pd
     except ImportError as error:
-        raise ImportError("writing the MMBench upload sheet needs `pip install pandas openpyxl`") from error
+        raise ImportError(
+            "writing the MMBench upload sheet needs pandas and openpyxl: `pip install -e .[eval]`"
+        ) from error
     pd.DataFrame(table, columns=columns).to_excel(path, index=False, engine="openpyxl")
 
 
@@ -50,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--experiment", required=True)
     args = parser.parse_args(argv)
     answers_file = Path(args.result_dir) / f"{args.experiment}.jsonl"
-    answers = [json.loads(line) for line in answers_file.read_text().splitlines() if line.strip()]
+    answers = read_jsonl(answers_file)  # a malformed line is an error with its number
     columns, table = submission_table(read_tsv(args.annotation_file), answers)
     upload = Path(args.upload_dir) / f"{args.experiment}.xlsx"
     upload.parent.mkdir(parents=True, exist_ok=True)

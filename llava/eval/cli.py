@@ -27,6 +27,15 @@ def add_question_args(parser: argparse.ArgumentParser, question_file_help: str) 
     parser.add_argument("--answers-file", required=True, help="where to write the answer records (JSON lines)")
     parser.add_argument("--num-chunks", type=int, default=1, help="split the questions into this many chunks")
     parser.add_argument("--chunk-idx", type=int, default=0, help="answer only this chunk (0-based)")
+    add_overwrite_arg(parser)
+
+
+def add_overwrite_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="start the answers file over; by default an existing file written under the same model and setting is "
+        "resumed (questions it already answers are skipped), and one written under another setting is an error",
+    )  # fmt: skip
 
 
 def add_prompt_args(parser: argparse.ArgumentParser, conv_mode_default: str | None = DEFAULT_CONV_MODE) -> None:

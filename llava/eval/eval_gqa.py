@@ -14,7 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from llava.eval.scores_file import add_scores_args, record_from_args
+from llava.eval.answer_records import read_jsonl
+from llava.eval.run_record import add_run_record_args, record_from_answers
 
 
 def accuracy(questions: Mapping[str, dict], predictions: Mapping[str, str]) -> dict[str, float]:
@@ -39,14 +40,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", required=True, help="[{questionId, prediction}] JSON")
     parser.add_argument("--questions", required=True, help="GQA questions JSON ({qid: {answer, isBalanced, types}})")
-    add_scores_args(parser)
+    parser.add_argument("--answers-file", default=None,
+                        help="the generator's answers (merge.jsonl): the run record's model and setting")  # fmt: skip
+    add_run_record_args(parser)
     args = parser.parse_args(argv)
+    if args.run_record is not None and args.answers_file is None:
+        parser.error("--run-record needs --answers-file (the setting is read from the generator's answers)")
     questions = json.loads(Path(args.questions).expanduser().read_text())
     predictions = {str(p["questionId"]): p["prediction"] for p in json.loads(Path(args.predictions).read_text())}
     result = accuracy({str(k): v for k, v in questions.items()}, predictions)
     for name, value in result.items():
         print(f"{name.capitalize()}: {value:.2f}%")
-    record_from_args(args, "gqa", result["accuracy"])
+    if args.run_record is not None:
+        answers = read_jsonl(args.answers_file)
+        record_from_answers(args, "gqa", result["accuracy"], result, answers, args.answers_file)
     return result
 
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llava.eval.answer_records import read_jsonl
-from llava.eval.scores_file import add_scores_args, record_from_args
+from llava.eval.answer_records import check_known, index_answers, read_jsonl
+from llava.eval.run_record import add_run_record_args, record_from_answers
 
 ANNOTATION_PREFIX = "coco_pope_"
 
@@ -140,15 +140,20 @@ def main(argv: Sequence[str] | None = None) -> float:
     parser.add_argument("--annotation-dir", required=True, help="folder of coco_pope_<category>.json files")
     parser.add_argument("--question-file", required=True, help="llava_pope_test.jsonl (with `category`)")
     parser.add_argument("--result-file", required=True, help="the generator's answers (JSON lines)")
-    add_scores_args(parser)
+    add_run_record_args(parser)
     args = parser.parse_args(argv)
     questions = read_jsonl(args.question_file)
-    results = evaluate(args.annotation_dir, questions, read_jsonl(args.result_file))
+    answers = read_jsonl(args.result_file)
+    check_known(index_answers(answers, args.result_file), [q["question_id"] for q in questions], args.result_file,
+                args.question_file)  # fmt: skip
+    results = evaluate(args.annotation_dir, questions, answers)
     for category, metrics in results.items():
         print_metrics(category, metrics)
     f1 = average_f1(results)
     print(f"Average F1 over {len(results)} categories: {f1:.4f}")
-    record_from_args(args, "pope", 100 * f1)
+    metrics = {"f1": 100 * f1, **{f"{category}_f1": 100 * m.f1 for category, m in results.items()},
+               **{f"{category}_accuracy": 100 * m.accuracy for category, m in results.items()}}  # fmt: skip
+    record_from_answers(args, "pope", 100 * f1, metrics, answers, args.result_file)
     return f1
 
 

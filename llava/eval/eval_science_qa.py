@@ -1,52 +1,73 @@
 """LLaVA's `eval_science_qa`: ScienceQA Accuracy and IMG-Accuracy (the paper's SQA number) of an answers file.
 
-    python llava/eval/eval_science_qa.py --base-dir playground/data/eval/scienceqa \\
+    python -m llava.eval.eval_science_qa --base-dir playground/data/eval/scienceqa \\
         --result-file answers/sqa.jsonl --output-file answers/sqa_output.jsonl --output-result answers/sqa_result.json
 
-`--base-dir` holds ScienceQA's `problems.json` and `pid_splits.json`. An answer is read as: the bare letter; or a
-letter followed by ". "; or "The answer is X." / "The answer is X"; anything else is FAILED (wrong). A question
-counts towards IMG-Accuracy when its record's prompt contains "<image>" (the generator writes it exactly for
-questions with an image); a question without an answer counts as FAILED, outside the image subset (as in LLaVA).
+`--base-dir` holds ScienceQA's `problems.json` and `pid_splits.json`. The answer parse is LLaVA's, character for
+character, because published SQA numbers were computed with it:
+1. the raw answer text equal to an option letter ("B"; " B" or "B\\n" are not);
+2. else a letter followed by ". " ("C. Because ..."; "B\\nOklahoma" is not);
+3. else the regex `The answer is ([A-Z]).` — the final "." matches ANY character, so "The answer is B" with nothing
+   after it does not match — and it must match exactly once ("The answer is C. The answer is C." is two matches);
+4. else "FAILED". A letter beyond the problem's choices counts as wrong.
+A question counts towards IMG-Accuracy when its record's prompt contains "<image>"; a question without an answer is
+FAILED with prompt "Unknown" (so outside the image subset), as in LLaVA. Both numbers are `correct / total * 100`.
+The output files hold the raw answer text (`pred`, `outputs`) in LLaVA's layout.
+
+`--lenient-parse` (opt in) also reads stripped letters, newlines as ". " and "The answer is X" at the end; it reports
+higher numbers than papers compare against, so the printout and `--output-result` say it was used.
+Beyond LLaVA: an answer to a question outside the split, or a question answered twice, is an error (LLaVA ignores
+the first and keeps the last of the second); ids are compared as strings.
 """
 
 import argparse
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llava.eval.answer_records import read_jsonl
-from llava.eval.scores_file import add_scores_args, record_from_args
+from llava.eval.answer_records import check_known, read_answers, read_jsonl
+from llava.eval.run_record import add_run_record_args, record_from_answers
 
 DEFAULT_OPTIONS = ("A", "B", "C", "D", "E")
 FAILED = "FAILED"
-_ANSWER_IS_PERIOD = re.compile(r"The answer is ([A-E])\.")
-_ANSWER_IS = re.compile(r"The answer is ([A-E])")
+MISSING = {"text": FAILED, "prompt": "Unknown"}
+ANSWER_IS = re.compile(r"The answer is ([A-Z]).")
+LENIENT_LABEL = "lenient parse (--lenient-parse): NOT LLaVA's eval_science_qa.py rule; not comparable to papers"
+_LENIENT_ANSWER_IS = re.compile(r"The answer is ([A-Z])\.?")
 
 
 def parse_answer(text: str, options: Sequence[str] = DEFAULT_OPTIONS) -> str:
-    """The option letter in a generated answer (newlines read as ". "), or "FAILED"."""
-    text = text.replace("\n", ". ")
-    if text.strip() in options:
-        return text.strip()
+    """LLaVA's rule (see the module docstring): an option letter, or "FAILED"."""
+    if text in options:
+        return text
     if len(text) >= 3 and text[0] in options and text[1:3] == ". ":
         return text[0]
-    for pattern in (_ANSWER_IS_PERIOD, _ANSWER_IS):
-        match = pattern.search(text)
-        if match and match.group(1) in options:
-            return match.group(1)
-    return FAILED
+    matches = ANSWER_IS.findall(text)
+    return matches[0] if len(matches) == 1 else FAILED
+
+
+def parse_answer_lenient(text: str, options: Sequence[str] = DEFAULT_OPTIONS) -> str:
+    """The opt-in lenient reading: LLaVA's rule on the stripped text with newlines as ". ", plus a bare final
+    "The answer is X" and repeated identical "The answer is X." sentences."""
+    text = text.replace("\n", ". ").strip()
+    strict = parse_answer(text, options)
+    if strict != FAILED:
+        return strict
+    letters = set(_LENIENT_ANSWER_IS.findall(text))
+    return letters.pop() if len(letters) == 1 else FAILED
 
 
 def answer_index(letter: str, num_choices: int, options: Sequence[str] = DEFAULT_OPTIONS) -> int:
-    """The 0-based choice index of a parsed letter, or -1 (FAILED, or a letter past the problem's choices)."""
+    """LLaVA's `get_pred_idx`: the 0-based choice index of a parsed letter, or -1."""
     return list(options).index(letter) if letter in options[:num_choices] else -1
 
 
 @dataclass
 class SqaResult:
-    """Per-question analyses split into correct/incorrect, and the per-problem predictions LLaVA writes out."""
+    """LLaVA's two output objects: `{"correct": [...], "incorrect": [...]}` and the per-problem predictions."""
 
     correct: list[dict] = field(default_factory=list)
     incorrect: list[dict] = field(default_factory=list)
@@ -54,16 +75,23 @@ class SqaResult:
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
+    def total(self) -> int:
+        return len(self.correct) + len(self.incorrect)
+
+    @property
     def accuracy(self) -> float:
-        return 100.0 * len(self.correct) / (len(self.correct) + len(self.incorrect))
+        return len(self.correct) / self.total * 100
 
     @property
     def img_accuracy(self) -> float:
-        correct = sum(a["is_multimodal"] for a in self.correct)
-        total = correct + sum(a["is_multimodal"] for a in self.incorrect)
+        correct = len([a for a in self.correct if a["is_multimodal"]])
+        total = correct + len([a for a in self.incorrect if a["is_multimodal"]])
         if total == 0:
-            raise ValueError("no answered question has an image; IMG-Accuracy is undefined")
-        return 100.0 * correct / total
+            raise ValueError(
+                "no scored question has an image (no answer prompt contains <image>); IMG-Accuracy is undefined. "
+                "Were the answers generated by model_vqa_science from llava_test_CQM-A.json?"
+            )
+        return correct / total * 100
 
 
 def evaluate(
@@ -71,16 +99,18 @@ def evaluate(
     split_ids: Sequence[str],
     predictions: Mapping[str, dict],
     options: Sequence[str] = DEFAULT_OPTIONS,
+    lenient: bool = False,
 ) -> SqaResult:
-    """Score the split's problems; `predictions` maps problem id → answer record."""
+    """Score the split's problems in split order; `predictions` maps problem id → answer record."""
     if not split_ids:
         raise ValueError("the split has no problems")
+    parse = parse_answer_lenient if lenient else parse_answer
     result = SqaResult()
     for problem_id in split_ids:
         problem = problems[problem_id]
-        record = predictions.get(problem_id, {"text": FAILED, "prompt": "Unknown"})
-        text = record["text"].replace("\n", ". ")
-        letter = parse_answer(text, options)
+        record = predictions.get(problem_id, MISSING)
+        text = record["text"]
+        letter = parse(text, options)
         index = answer_index(letter, len(problem["choices"]), options)
         analysis = {
             "question_id": problem_id,
@@ -90,10 +120,24 @@ def evaluate(
             "pred": text,
             "is_multimodal": "<image>" in record["prompt"],
         }
-        (result.correct if index == problem["answer"] else result.incorrect).append(analysis)
         result.predictions[problem_id] = index
         result.outputs[problem_id] = text
+        (result.correct if index == problem["answer"] else result.incorrect).append(analysis)
     return result
+
+
+def load_split(base_dir: str | Path, split: str) -> tuple[dict[str, dict], list[str]]:
+    base = Path(base_dir).expanduser()
+    for name in ("problems.json", "pid_splits.json"):
+        if not (base / name).is_file():
+            raise FileNotFoundError(
+                f"{base / name} is missing; download problems.json and pid_splits.json from ScienceQA's data/scienceqa "
+                "folder into --base-dir (LLaVA's docs/Evaluation.md, ScienceQA step 1)"
+            )
+    splits = json.loads((base / "pid_splits.json").read_text())
+    if split not in splits:
+        raise ValueError(f"--split {split!r} is not in pid_splits.json (splits: {', '.join(splits)})")
+    return json.loads((base / "problems.json").read_text()), [str(pid) for pid in splits[split]]
 
 
 def main(argv: Sequence[str] | None = None) -> SqaResult:
@@ -104,19 +148,22 @@ def main(argv: Sequence[str] | None = None) -> SqaResult:
     parser.add_argument("--output-result", default=None, help="write accuracy and per-problem predictions here")
     parser.add_argument("--split", default="test")
     parser.add_argument("--options", type=list, default=list(DEFAULT_OPTIONS), help="option letters, e.g. ABCDE")
-    add_scores_args(parser)
+    parser.add_argument("--lenient-parse", action="store_true", help="opt in to a more lenient answer parse (labelled)")
+    add_run_record_args(parser)
     args = parser.parse_args(argv)
-    base = Path(args.base_dir).expanduser()
-    split_ids = json.loads((base / "pid_splits.json").read_text())[args.split]
-    problems = json.loads((base / "problems.json").read_text())
-    predictions = {str(r["question_id"]): r for r in read_jsonl(args.result_file)}
+    problems, split_ids = load_split(args.base_dir, args.split)
+    records = read_jsonl(args.result_file)
+    predictions = read_answers(args.result_file, key=lambda r: str(r["question_id"]))
+    check_known(predictions, split_ids, args.result_file, f"the {args.split!r} split of {args.base_dir}")
     missing = sum(problem_id not in predictions for problem_id in split_ids)
     if missing:
-        print(f"[WARNING] {missing} of {len(split_ids)} {args.split} problems have no answer; counted as FAILED")
-    result = evaluate(problems, split_ids, predictions, args.options)
-    total = len(result.correct) + len(result.incorrect)
+        print(f"[WARNING] {missing} of {len(split_ids)} {args.split} problems have no answer; counted as FAILED "
+              "(LLaVA's rule)", file=sys.stderr)  # fmt: skip
+    result = evaluate(problems, split_ids, predictions, args.options, lenient=args.lenient_parse)
+    if args.lenient_parse:
+        print(f"[{LENIENT_LABEL}]")
     print(
-        f"Total: {total}, Correct: {len(result.correct)}, Accuracy: {result.accuracy:.2f}%, "
+        f"Total: {result.total}, Correct: {len(result.correct)}, Accuracy: {result.accuracy:.2f}%, "
         f"IMG-Accuracy: {result.img_accuracy:.2f}%"
     )
     if args.output_file:
@@ -127,12 +174,16 @@ def main(argv: Sequence[str] | None = None) -> SqaResult:
         summary = {
             "acc": result.accuracy,
             "correct": len(result.correct),
-            "count": total,
+            "count": result.total,
             "results": result.predictions,
             "outputs": result.outputs,
         }
+        if args.lenient_parse:
+            summary["parse"] = LENIENT_LABEL
         Path(args.output_result).write_text(json.dumps(summary, indent=2))
-    record_from_args(args, "sqa", result.img_accuracy)
+    metrics = {"accuracy": result.accuracy, "img_accuracy": result.img_accuracy, "correct": len(result.correct),
+               "total": result.total, "parse": "lenient" if args.lenient_parse else "llava"}  # fmt: skip
+    record_from_answers(args, "sqa", result.img_accuracy, metrics, records, args.result_file)
     return result
 
 

@@ -16,9 +16,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from llava.eval.answer_records import read_jsonl
+from llava.eval.answer_records import index_answers, read_jsonl
 from llava.eval.m4c_evaluator import TextVQAAccuracyEvaluator
-from llava.eval.scores_file import add_scores_args, record_from_args
+from llava.eval.run_record import add_run_record_args, record_from_answers
 
 OCR_MARK = "Reference OCR token: "
 
@@ -60,6 +60,7 @@ def evaluate(annotations: dict[tuple[str, str], dict], results: Sequence[dict]) 
 def eval_single(annotations: dict[tuple[str, str], dict], result_file: str | Path) -> float:
     """Print LLaVA's two lines for one answers file; return the accuracy in percent."""
     results = read_jsonl(result_file)
+    index_answers(results, result_file)
     accuracy = 100.0 * evaluate(annotations, results)
     print(os.path.splitext(os.path.basename(result_file))[0])
     print(f"Samples: {len(results)}\nAccuracy: {accuracy:.2f}%\n")
@@ -71,17 +72,18 @@ def main(argv: Sequence[str] | None = None) -> float | None:
     parser.add_argument("--annotation-file", required=True, help="TextVQA_0.5.1_val.json")
     parser.add_argument("--result-file", default=None, help="one answers file")
     parser.add_argument("--result-dir", default=None, help="score every *.jsonl in this folder")
-    add_scores_args(parser)
+    add_run_record_args(parser)
     args = parser.parse_args(argv)
     if args.result_file is None and args.result_dir is None:
         parser.error("give --result-file and/or --result-dir")
-    if args.scores_file is not None and args.result_file is None:
-        parser.error("--scores-file records the score of --result-file; give one")
+    if args.run_record is not None and args.result_file is None:
+        parser.error("--run-record records the score of --result-file; give one")
     annotations = load_annotations(args.annotation_file)
     accuracy = None
     if args.result_file is not None:
         accuracy = eval_single(annotations, args.result_file)
-        record_from_args(args, "textvqa", accuracy)
+        answers = read_jsonl(args.result_file)
+        record_from_answers(args, "textvqa", accuracy, {"accuracy": accuracy}, answers, args.result_file)
     if args.result_dir is not None:
         for name in sorted(os.listdir(args.result_dir)):
             if not name.endswith(".jsonl"):

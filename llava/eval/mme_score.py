@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llava.eval.scores_file import add_scores_args, record_from_args
+from llava.eval.answer_records import read_jsonl
+from llava.eval.run_record import add_run_record_args, record_from_answers
 
 EVAL_TYPES: dict[str, tuple[str, ...]] = {
     "Perception": ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork",
@@ -93,8 +94,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", "--results_dir", dest="results_dir", required=True,
                         help="the folder convert_answer_to_mme wrote (eval_tool/answers/<experiment>)")  # fmt: skip
-    add_scores_args(parser)
+    parser.add_argument("--answers-file", default=None,
+                        help="the generator's answers: the run record's model and setting")  # fmt: skip
+    add_run_record_args(parser)
     args = parser.parse_args(argv)
+    if args.run_record is not None and args.answers_file is None:
+        parser.error("--run-record needs --answers-file (the setting is read from the generator's answers)")
     scores = score_results(args.results_dir)
     summary = totals(scores)
     for eval_type, tasks in scores.items():
@@ -104,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
             print(f"\t {task}  score: {task_score.score}")
         print()
     print(f"Perception + Cognition total: {summary['Total']:.2f}")
-    record_from_args(args, "mme", summary["Total"])
+    if args.run_record is not None:
+        metrics = {"perception": summary["Perception"], "cognition": summary["Cognition"], "total": summary["Total"]}
+        record_from_answers(args, "mme", summary["Total"], metrics, read_jsonl(args.answers_file), args.answers_file)
     return summary
 
 

@@ -11,7 +11,6 @@ come from that `text`, as in the authors' loader. `--batch-size` > 1 is an exten
 """
 
 import argparse
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -24,7 +23,13 @@ from tqdm import tqdm
 from transformers import CLIPImageProcessor, PreTrainedTokenizerBase
 
 from duet.config import DuetConfig
-from llava.eval.answer_records import AnswerWriter, answer_record
+from llava.eval.answer_records import (
+    AnswersFileError,
+    ResumableAnswers,
+    answer_record,
+    question_prompt_key,
+    read_jsonl,
+)
 from llava.eval.chunking import get_chunk
 from llava.eval.cli import (
     add_decoding_args,
@@ -42,14 +47,19 @@ from llava.mm_utils import process_images, tokenizer_image_token
 
 
 def read_questions(path: str | Path) -> list[dict]:
-    """The JSON-lines question file; each line must carry `question_id`, `image` and `text`."""
-    questions = [json.loads(line) for line in Path(path).expanduser().read_text().splitlines() if line.strip()]
+    """The JSON-lines question file; each question must carry `question_id`, `image` and `text`, and no question may
+    appear twice (the same id and text; MME shares one id between the two questions about an image)."""
+    questions = read_jsonl(path)
+    seen = set()
     for number, line in enumerate(questions, start=1):
         missing = [key for key in ("question_id", "image", "text") if key not in line]
         if missing:
-            raise ValueError(
-                f"{path}: question {number} lacks {missing}; model_vqa_loader needs question_id, image, text"
+            raise AnswersFileError(
+                f"{path}: question {number} lacks {missing}; LLaVA's question files have question_id, image, text"
             )
+        if (line["question_id"], line["text"]) in seen:
+            raise AnswersFileError(f"{path}: question {number} (id {line['question_id']!r}) repeats an earlier one")
+        seen.add((line["question_id"], line["text"]))
     return questions
 
 
@@ -101,8 +111,10 @@ def eval_model(args: argparse.Namespace, duet: DuetConfig | None) -> None:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     questions = get_chunk(read_questions(args.question_file), args.num_chunks, args.chunk_idx)
     loaded = load_eval_model(args, duet)
+    metadata = loaded.metadata()
+    answers = ResumableAnswers(args.answers_file, loaded.name, metadata, args.overwrite, key=question_prompt_key)
     dataset = QuestionDataset(
-        questions,
+        [line for line in questions if (line["question_id"], line["text"]) not in answers.done],
         args.image_folder,
         loaded.tokenizer,
         loaded.image_processor,
@@ -114,9 +126,8 @@ def eval_model(args: argparse.Namespace, duet: DuetConfig | None) -> None:
         dataset, batch_size=args.batch_size, num_workers=args.num_workers, shuffle=False, collate_fn=keep_items
     )
     options = DecodingOptions.from_args(args)
-    metadata = loaded.metadata()
     meter = ThroughputMeter()
-    with AnswerWriter(args.answers_file) as writer:
+    with answers as writer:
         for batch in tqdm(loader, total=math.ceil(len(dataset) / args.batch_size)):
             masks = [item["query_mask"] for item in batch] if dataset.with_query_mask else None
             texts, new_tokens = generate_texts(
@@ -135,12 +146,13 @@ def eval_model(args: argparse.Namespace, duet: DuetConfig | None) -> None:
     meter.log(loaded.model)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser(description: str = __doc__.splitlines()[0], max_new_tokens: int = 128) -> argparse.ArgumentParser:
+    """The loader's flags; `model_vqa` reuses them with its own description and LLaVA's 1024-token default."""
+    parser = argparse.ArgumentParser(description=description)
     add_model_args(parser)
     add_question_args(parser, "JSON lines with question_id, image, text")
     add_prompt_args(parser)
-    add_decoding_args(parser, max_new_tokens=128)
+    add_decoding_args(parser, max_new_tokens=max_new_tokens)
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=1,
                         help="questions per generate call (left-padded); LLaVA uses 1")  # fmt: skip
     parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=4,

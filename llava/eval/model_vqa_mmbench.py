@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from duet.config import DuetConfig
-from llava.eval.answer_records import AnswerWriter, answer_record
+from llava.eval.answer_records import ResumableAnswers, answer_record
 from llava.eval.chunking import get_chunk
 from llava.eval.cli import (
     add_decoding_args,
@@ -42,18 +42,29 @@ from llava.mm_utils import process_images, tokenizer_image_token
 
 
 def answer_row(
-    loaded: EvalModel, row: dict[str, str], args: argparse.Namespace, salient: bool, decoding: DecodingOptions
+    loaded: EvalModel,
+    row: dict[str, str],
+    args: argparse.Namespace,
+    salient: bool,
+    decoding: DecodingOptions,
+    done: set | frozenset = frozenset(),
 ) -> list[tuple[dict, int]]:
-    """The record(s) for one TSV row (one per round) and the tokens each generated."""
+    """The record(s) for one TSV row (one per round, skipping rounds in `done`) and the tokens each generated."""
     model, tokenizer = loaded.model, loaded.tokenizer
-    options = row_options(row)
-    option_chars = list(ALL_OPTIONS[: len(options)])
+    all_options = row_options(row)
+    rounds = [r for r in range(len(all_options) if args.all_rounds else 1) if (question_id(row), r) not in done]
+    if not rounds:
+        return []
     image = image_from_base64(row["image"])
     pixels = process_images([image], loaded.image_processor, model.config)
     metadata = loaded.metadata()
     suffix = SINGLE_PRED_PROMPT_CN if args.lang == "cn" else SINGLE_PRED_PROMPT
     results = []
-    for round_idx in range(len(options) if args.all_rounds else 1):
+    for round_idx in rounds:
+        # round r shows the options rotated left by r; option_char names the original letter at each position
+        options = all_options[round_idx:] + all_options[:round_idx]
+        letters = list(ALL_OPTIONS[: len(all_options)])
+        option_chars = letters[round_idx:] + letters[:round_idx]
         question = question_text(row, options)
         message = image_token(model.config) + "\n" + question
         if args.single_pred_prompt:
@@ -71,8 +82,6 @@ def answer_row(
         extra = {"round_id": round_idx, "options": options, "option_char": option_chars}
         record = answer_record(question_id(row), question, texts[0], loaded.name, metadata, **extra)
         results.append((record, new_tokens))
-        options = options[1:] + options[:1]
-        option_chars = option_chars[1:] + option_chars[:1]
     return results
 
 
@@ -82,9 +91,9 @@ def eval_model(args: argparse.Namespace, duet: DuetConfig | None) -> None:
     salient = needs_query_mask(loaded.model)
     decoding = DecodingOptions.from_args(args)
     meter = ThroughputMeter()
-    with AnswerWriter(args.answers_file) as writer:
+    with ResumableAnswers(args.answers_file, loaded.name, loaded.metadata(), overwrite=args.overwrite) as writer:
         for row in tqdm(rows):
-            for record, new_tokens in answer_row(loaded, row, args, salient, decoding):
+            for record, new_tokens in answer_row(loaded, row, args, salient, decoding, writer.done):
                 writer.write(record)
                 meter.add(1, new_tokens)
     meter.log(loaded.model)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from duet.config import DuetConfig
 from llava.constants import DEFAULT_IMAGE_TOKEN
-from llava.eval.answer_records import AnswerWriter, answer_record
+from llava.eval.answer_records import ResumableAnswers, answer_record
 from llava.eval.chunking import get_chunk
 from llava.eval.cli import (
     add_decoding_args,
@@ -64,8 +64,8 @@ def eval_model(args: argparse.Namespace, duet: DuetConfig | None) -> None:
     options = DecodingOptions.from_args(args)
     metadata = loaded.metadata()
     meter = ThroughputMeter()
-    with AnswerWriter(args.answers_file) as writer:
-        for line in tqdm(questions):
+    with ResumableAnswers(args.answers_file, loaded.name, metadata, overwrite=args.overwrite) as writer:
+        for line in tqdm([line for line in questions if line["id"] not in writer.done]):
             question = line["conversations"][0]["value"].replace(DEFAULT_IMAGE_TOKEN, "").strip()
             message, record_prompt = question, question
             images, image_sizes = None, None

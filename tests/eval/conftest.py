@@ -74,3 +74,19 @@ def vqa_files(tmp_path: Path) -> tuple[Path, Path]:
         for i, (name, text) in enumerate(zip(images, VQA_QUESTIONS, strict=True))
     ]
     return write_jsonl(tmp_path / "questions.jsonl", questions), tmp_path / "images"
+
+
+def with_provenance(records: list[dict], preset: str | None = "full", model_id: str = "llava-v1.5-7b") -> list[dict]:
+    """Answer records as a generator writes them (model_id + metadata), for run-record tests."""
+    tokens = (
+        {"layer_averaged": 576.0, "llm_input": 576}
+        if preset in (None, "full")
+        else {"layer_averaged": 63.75, "llm_input": 102}
+    )
+    metadata = {"duet": None, "duet_preset": preset, "query_path": "none", "temporal_attention": None,
+                "visual_tokens": tokens}  # fmt: skip
+    return [{**record, "model_id": model_id, "metadata": metadata} for record in records]
+
+
+def read_record(path: Path) -> dict:
+    return json.loads(path.read_text())

@@ -1,13 +1,12 @@
 """POPE: LLaVA's yes/no parsing and per-category metrics on hand-counted answers."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from llava.eval import eval_pope
 from llava.eval.eval_pope import PopeMetrics, parse_yes_no
-from tests.eval.conftest import write_jsonl
+from tests.eval.conftest import read_record, with_provenance, write_jsonl
 
 
 @pytest.mark.parametrize(
@@ -61,14 +60,14 @@ def _pope_files(root: Path) -> tuple[Path, Path, list[dict]]:
 
 def test_categories_and_average_f1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     annotation_dir, question_file, answers = _pope_files(tmp_path)
-    results = write_jsonl(tmp_path / "answers.jsonl", answers[::-1])  # order does not matter
-    scores = tmp_path / "scores.json"
+    results = write_jsonl(tmp_path / "answers.jsonl", with_provenance(answers[::-1]))  # order does not matter
+    record = tmp_path / "runs" / "pope.json"
     f1 = eval_pope.main(
         ["--annotation-dir", str(annotation_dir), "--question-file", str(question_file), "--result-file", str(results),
-         "--scores-file", str(scores), "--method", "full"]
+         "--run-record", str(record)]
     )  # fmt: skip
     assert f1 == pytest.approx(0.75)
-    assert json.loads(scores.read_text()) == {"full": {"pope": pytest.approx(75.0)}}
+    assert read_record(record)["score"] == pytest.approx(75.0) and read_record(record)["run"] == "llava-v1.5-7b/full"
     out = capsys.readouterr().out
     assert "Category: adversarial, # samples: 4" in out and "1\t1\t1\t1" in out
     assert "0.500, 0.500, 0.500, 0.500, 0.500" in out

@@ -8,7 +8,7 @@ import pytest
 from llava.eval import eval_textvqa
 from llava.eval.eval_textvqa import prompt_processor
 from llava.eval.m4c_evaluator import EvalAIAnswerProcessor, TextVQAAccuracyEvaluator
-from tests.eval.conftest import write_jsonl
+from tests.eval.conftest import read_record, with_provenance, write_jsonl
 
 OTHERS = ["pepsi"] * 8
 
@@ -72,16 +72,26 @@ def test_result_file_accuracy(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     suffix = "\nReference OCR token: coca\nAnswer the question using a single word or phrase."
     results = write_jsonl(
         tmp_path / "answers.jsonl",
-        [
-            {"question_id": "img1", "prompt": "What brand is this?" + suffix, "text": "Coca-Cola"},  # "coca cola": 0.6
-            {"question_id": "img2", "prompt": "What number?" + suffix, "text": "seven"},  # "7": 1.0
-        ],
+        with_provenance(
+            [
+                {
+                    "question_id": "img1",
+                    "prompt": "What brand is this?" + suffix,
+                    "text": "Coca-Cola",
+                },  # "coca cola": 0.6
+                {"question_id": "img2", "prompt": "What number?" + suffix, "text": "seven"},  # "7": 1.0
+            ],
+            preset="llava-1.5:64",
+        ),
     )
-    scores = tmp_path / "scores.json"
+    record = tmp_path / "textvqa.json"
     accuracy = eval_textvqa.main(
         ["--annotation-file", str(tmp_path / "val.json"), "--result-file", str(results),
-         "--scores-file", str(scores), "--method", "llava-1.5:64"]
+         "--run-record", str(record)]
     )  # fmt: skip
     assert accuracy == pytest.approx(80.0)
     assert "Samples: 2\nAccuracy: 80.00%" in capsys.readouterr().out
-    assert json.loads(scores.read_text())["llava-1.5:64"]["textvqa"] == pytest.approx(80.0)
+    assert read_record(record)["score"] == pytest.approx(80.0)
+    assert (
+        read_record(record)["run"] == "llava-v1.5-7b/llava-1.5-64" and read_record(record)["preset"] == "llava-1.5:64"
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from llava.duet_queries import default_finder
 from llava.eval import model_vqa_loader, model_vqa_mmbench, model_vqa_science, prompting, run_llava
 from llava.eval.mmbench_tsv import ALL_OPTIONS
 from tests.eval.conftest import FAST_DECODING, TINY_DUET_ARGS, TINY_SCHEDULE, VQA_QUESTIONS, read_jsonl, write_images
@@ -20,6 +21,11 @@ from tests.eval.conftest import FAST_DECODING, TINY_DUET_ARGS, TINY_SCHEDULE, VQ
 RECORD_KEYS = ["question_id", "prompt", "text", "answer_id", "model_id", "metadata"]
 TINY_DUET = {"dominant": 40, "contextual": 12, "cluster_width": 4, "v2v_mode": "duet", "layer_list": [2, 3],
              "ratio_list": [0.5, 0.0], "query": "salient", "position_ids": "compact"}  # fmt: skip
+# Per-layer counts 52, 52, 26, 0 (TINY_SCHEDULE): layer-averaged 32.5, N0 52.
+TINY_METADATA = {"duet": TINY_DUET, "duet_preset": "llava-1.5:64", "query_path": default_finder().path,
+                 "temporal_attention": None, "visual_tokens": {"layer_averaged": 32.5, "llm_input": 52}}  # fmt: skip
+FULL_METADATA = {"duet": None, "duet_preset": "full", "query_path": "none", "temporal_attention": None,
+                 "visual_tokens": {"layer_averaged": 576.0, "llm_input": 576}}  # fmt: skip
 
 
 def loader_args(checkpoint: Path, files: tuple[Path, Path], answers: Path, *extra: str) -> list[str]:
@@ -57,7 +63,7 @@ def test_loader_records_under_duet(
         assert list(record) == RECORD_KEYS
         assert record["prompt"] == question and isinstance(record["text"], str)
         assert record["model_id"] == "llava-v1.5-tiny" and len(record["answer_id"]) == 22
-        assert record["metadata"] == {"duet": TINY_DUET}
+        assert record["metadata"] == TINY_METADATA
     # the salient words come from the question file's text (OCR tokens and suffix included), found in the prompt
     assert [question for _, question in mask_calls] == VQA_QUESTIONS
     assert all(prompt.endswith(f"<image>\n{question} ASSISTANT:") for prompt, question in mask_calls)
@@ -89,7 +95,7 @@ def test_loader_full_preset_builds_no_mask(
 ) -> None:
     answers = tmp_path / "answers.jsonl"
     model_vqa_loader.main(loader_args(tiny_checkpoint, vqa_files, answers, "--duet-preset", "full"))
-    assert [r["metadata"] for r in read_jsonl(answers)] == [{"duet": None}] * 3
+    assert [r["metadata"] for r in read_jsonl(answers)] == [FULL_METADATA] * 3
     assert mask_calls == []
     assert "layers 1-4: 576 (mean 576, N0 576)" in capsys.readouterr().err
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llava.eval import eval_gqa
-from tests.eval.conftest import write_jsonl
+from tests.eval.conftest import read_record, with_provenance, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,13 +48,16 @@ def test_convert_and_score(tmp_path: Path) -> None:
         "4": {"answer": "yes", "isBalanced": False, "types": {"structural": "verify"}},  # not balanced: ignored
     }
     (tmp_path / "questions.json").write_text(json.dumps(questions))
-    scores = tmp_path / "scores.json"
+    answers = write_jsonl(
+        tmp_path / "merge.jsonl", with_provenance([{"question_id": "1", "prompt": "?", "text": "yes"}])
+    )
+    record = tmp_path / "gqa.json"
     result = eval_gqa.main(
         ["--predictions", str(predictions), "--questions", str(tmp_path / "questions.json"),
-         "--scores-file", str(scores), "--method", "full"]
+         "--answers-file", str(answers), "--run-record", str(record)]
     )  # fmt: skip
     assert result == pytest.approx({"accuracy": 200 / 3, "binary": 100.0, "open": 0.0})
-    assert json.loads(scores.read_text())["full"]["gqa"] == pytest.approx(200 / 3)
+    assert read_record(record)["score"] == pytest.approx(200 / 3)
 
 
 def test_missing_prediction_is_an_error() -> None:

@@ -1,13 +1,12 @@
 """MME: the answer converter against a release-shaped ground-truth folder, and the official scoring rules."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from llava.eval import convert_answer_to_mme, mme_score
 from llava.eval.mme_score import EVAL_TYPES, parse_pred_ans, score_task
-from tests.eval.conftest import write_jsonl
+from tests.eval.conftest import read_record, with_provenance, write_jsonl
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
@@ -97,10 +96,16 @@ def test_totals_over_all_subtasks(tmp_path: Path) -> None:
         (tmp_path / f"{task}.txt").write_text("\n".join(perfect if task == "existence" else half) + "\n")
     for task in EVAL_TYPES["Cognition"]:
         (tmp_path / f"{task}.txt").write_text("\n".join(perfect if task == "code_reasoning" else half) + "\n")
-    scores = tmp_path / "scores.json"
-    summary = mme_score.main(["--results_dir", str(tmp_path), "--scores-file", str(scores), "--method", "full"])
+    answers = write_jsonl(
+        tmp_path / "answers" / "a.jsonl", with_provenance([{"question_id": "x", "prompt": "?", "text": "Yes"}])
+    )
+    record = tmp_path / "mme.json"
+    summary = mme_score.main(
+        ["--results_dir", str(tmp_path), "--answers-file", str(answers), "--run-record", str(record)]
+    )
     assert summary == pytest.approx({"Perception": 200 + 9 * 50, "Cognition": 200 + 3 * 50, "Total": 650 + 350})
-    assert json.loads(scores.read_text())["full"]["mme"] == pytest.approx(1000)
+    assert read_record(record)["score"] == pytest.approx(1000)
+    assert read_record(record)["metrics"] == pytest.approx({"perception": 650, "cognition": 350, "total": 1000})
 
 
 def test_missing_subtask_file_is_an_error(tmp_path: Path) -> None:

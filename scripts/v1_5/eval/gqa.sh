@@ -6,17 +6,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
 SPLIT=llava_gqa_testdev_balanced
 GQADIR=$DATA_ROOT/gqa/data
-ANSWERS=$DATA_ROOT/gqa/answers/$SPLIT/$CKPT_NAME
+ANSWERS=$DATA_ROOT/gqa/answers/$SPLIT/$RUN_NAME
 
 run_chunked "$ANSWERS" "$PYTHON" -m llava.eval.model_vqa_loader \
     --question-file "$DATA_ROOT/gqa/$SPLIT.jsonl" \
     --image-folder "$GQADIR/images" \
     "${GENERATE_ARGS[@]}"
 
+# Predictions stay next to the answers (LLaVA writes them into the shared GQA folder, where presets collide).
 PREDICTIONS=$ANSWERS/testdev_balanced_predictions.json
 "$PYTHON" "$REPO_ROOT/scripts/convert_gqa_for_eval.py" --src "$ANSWERS/merge.jsonl" --dst "$PREDICTIONS"
+record_args gqa
 "$PYTHON" -m llava.eval.eval_gqa --predictions "$PREDICTIONS" \
-    --questions "$GQADIR/testdev_balanced_questions.json" "${SCORE_ARGS[@]}"
+    --questions "$GQADIR/testdev_balanced_questions.json" --answers-file "$ANSWERS/merge.jsonl" "${RECORD_ARGS[@]}"
 
 # GQA's own eval.py (in the data folder, with the maintainer's patch for the missing v1.2 assets) prints the
 # remaining metrics; its accuracy equals the one above.

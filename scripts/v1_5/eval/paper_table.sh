@@ -1,32 +1,26 @@
 #!/bin/bash
-# The paper's inference-only table: GQA, MME, POPE, SQA-IMG and TextVQA for the full model and the three DUET
-# budgets, then the average relative accuracy of each (score / full score x 100, averaged over the five).
+# The paper's inference-only table: every preset of PRESETS over BENCHMARKS (scripts/eval/all.sh), then the table,
+# CSV and retained-accuracy plot of python -m llava.eval.summarize.
 # Usage: bash scripts/v1_5/eval/paper_table.sh [MODEL_PATH] [EXTRA_ARGS...]
-# Environment (besides _common.sh's DATA_ROOT, CONV_MODE, PYTHON, CUDA_VISIBLE_DEVICES):
+# Environment (besides _common.sh's DATA_ROOT, CONV_MODE, PYTHON, RUNS_DIR, CUDA_VISIBLE_DEVICES):
 #   PRESETS      space-separated presets      (default: "full llava-1.5:192 llava-1.5:128 llava-1.5:64")
-#   BENCHMARKS   space-separated benchmarks   (default: "gqa mme pope sqa textvqa")
-#   BASELINE     the 100% row                 (default: full)
-#   SCORES_FILE  where scores are collected   (default: $DATA_ROOT/duet_scores/<model folder name>.json)
+#   BENCHMARKS   space-separated benchmarks   (default: "gqa mme pope sqa textvqa", the paper's five)
+#   OUTPUT_DIR   table.md, table.csv, retained.png  (default: $DATA_ROOT/summary/<model folder name>)
 set -euo pipefail
 
-HERE=$(dirname "${BASH_SOURCE[0]}")
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MODEL_PATH=${1:-liuhaotian/llava-v1.5-7b}
 EXTRA_ARGS=("${@:2}")
 DATA_ROOT=${DATA_ROOT:-./playground/data/eval}
 PYTHON=${PYTHON:-python}
+RUNS_DIR=${RUNS_DIR:-$DATA_ROOT/runs}
 PRESETS=${PRESETS:-"full llava-1.5:192 llava-1.5:128 llava-1.5:64"}
-BENCHMARKS=${BENCHMARKS:-"gqa mme pope sqa textvqa"}
-BASELINE=${BASELINE:-full}
-SCORES_FILE=${SCORES_FILE:-$DATA_ROOT/duet_scores/$(basename "$MODEL_PATH").json}
-export DATA_ROOT PYTHON SCORES_FILE
+export BENCHMARKS=${BENCHMARKS:-"gqa mme pope sqa textvqa"}
+CKPT_NAME=${CKPT_NAME:-$(basename "$MODEL_PATH")}
+OUTPUT_DIR=${OUTPUT_DIR:-$DATA_ROOT/summary/$CKPT_NAME}
+export DATA_ROOT PYTHON RUNS_DIR CKPT_NAME
 
 for preset in $PRESETS; do
-    for benchmark in $BENCHMARKS; do
-        echo "=== $benchmark @ $preset ==="
-        METHOD=$preset CKPT_NAME="$(basename "$MODEL_PATH")-${preset//:/-}" \
-            bash "$HERE/$benchmark.sh" "$MODEL_PATH" "$preset" "${EXTRA_ARGS[@]}"
-    done
+    bash "$HERE/../../eval/all.sh" "$MODEL_PATH" "$preset" "${EXTRA_ARGS[@]}"
 done
-
-# shellcheck disable=SC2086  # BENCHMARKS is a word list on purpose
-"$PYTHON" -m llava.eval.relative_accuracy --scores-file "$SCORES_FILE" --baseline "$BASELINE" --benchmarks $BENCHMARKS
+"$PYTHON" -m llava.eval.summarize "$RUNS_DIR/$CKPT_NAME" --output-dir "$OUTPUT_DIR"

@@ -5,14 +5,16 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
 TEXTVQA=$DATA_ROOT/textvqa
+ANSWERS=$TEXTVQA/answers/$RUN_NAME
 
 "$PYTHON" -m llava.eval.model_vqa_loader \
     --question-file "$TEXTVQA/llava_textvqa_val_v051_ocr.jsonl" \
     --image-folder "$TEXTVQA/train_images" \
-    --answers-file "$TEXTVQA/answers/$CKPT_NAME.jsonl" \
+    --answers-file "$ANSWERS/answers.jsonl" \
     "${GENERATE_ARGS[@]}"
 
+record_args textvqa
 "$PYTHON" -m llava.eval.eval_textvqa \
     --annotation-file "$TEXTVQA/TextVQA_0.5.1_val.json" \
-    --result-file "$TEXTVQA/answers/$CKPT_NAME.jsonl" \
-    "${SCORE_ARGS[@]}"
+    --result-file "$ANSWERS/answers.jsonl" \
+    "${RECORD_ARGS[@]}"
