@@ -103,8 +103,8 @@ def load_pretrained_model(
     """Load any LLaVA-1.5 checkpoint kind, or Video-LLaVA in either layout (`llava.model.video_llava_loading`).
 
     `model_name` is accepted for LLaVA compatibility and not used. `temporal_attention`, `image_tower` and
-    `video_tower` apply to Video-LLaVA only; for it the third value is its processors (`{'image', 'video'}`, or
-    transformers' `VideoLlavaProcessor` for the -hf layout).
+    `video_tower` apply to Video-LLaVA only; for it the third value is its processors (`{'image', 'video'}` for the
+    original layout, `llava.video.hf_processing.VideoLlavaHfProcessor` for the -hf one).
     """
     del model_name
     video_layout = video_llava_layout(model_path)
@@ -112,6 +112,10 @@ def load_pretrained_model(
     if video_layout is None and (temporal_attention is not None or image_tower or video_tower):
         raise ValueError(
             f"temporal_attention / image_tower / video_tower apply to Video-LLaVA checkpoints; {model_path} is not one."
+        )
+    if video_layout is not None and vision_tower is not None:
+        raise ValueError(
+            f"{model_path} is Video-LLaVA, which has two towers: pass image_tower= / video_tower= instead of vision_tower=."
         )
     device = _resolve_device(device)
     dtype = _resolve_dtype(torch_dtype, device)

@@ -145,3 +145,8 @@ def test_video_flags_on_a_llava_checkpoint_are_an_error(tmp_path) -> None:
     folder = save_released_layout(build_tiny_llava(seed=0), tmp_path)
     with pytest.raises(ValueError, match="apply to Video-LLaVA checkpoints"):
         load_pretrained_model(str(folder), None, "x", device="cpu", temporal_attention=False)
+
+
+def test_vision_tower_flag_on_video_llava_is_an_error(saved, offline_hub) -> None:
+    with pytest.raises(ValueError, match="image_tower= / video_tower= instead of vision_tower="):
+        load_pretrained_model(str(saved.original), None, "x", device="cpu", vision_tower="/somewhere/clip")

@@ -312,7 +312,7 @@ def test_shell_scripts_answer_and_judge_a_benchmark(saved, benchmark: Path, tmp_
         (root / "MSVD_Zero_Shot_QA" / name).symlink_to(benchmark / name)
     env = {**os.environ, "GPT_ZERO_SHOT_QA": str(root), "HF_HUB_CACHE": str(saved.hub_cache), "HF_HUB_OFFLINE": "1",
            "PYTHON": sys.executable, "NUM_WORKERS": "0", "BATCH_SIZE": "2", "CUDA_VISIBLE_DEVICES": "",
-           "OPENAI_API_KEY": "sk-test", "JUDGE_MODEL": "gpt-test", "CKPT_NAME": "tiny-960"}  # fmt: skip
+           "OPENAI_API_KEY": "sk-test", "CKPT_NAME": "tiny-960"}  # fmt: skip
     model = str(saved.original)
     generate = ["--max_new_tokens", "2", "--device", "cpu", "--layer-list", "[2,3]"]
     subprocess.run(["bash", str(scripts / "run_qa_msvd.sh"), model, "video-llava:960", *generate], check=True, env=env)
@@ -320,7 +320,8 @@ def test_shell_scripts_answer_and_judge_a_benchmark(saved, benchmark: Path, tmp_
     assert [r["id"] for r in merged] == ["v_clip0_0", "v_clip1_0", "v_clip2_0"]
     with fake_judge_server(correct_judge) as (api_base, judge):
         result = subprocess.run(["bash", str(scripts / "eval_qa_msvd.sh"), model, "video-llava:960"],
-                                env={**env, "API_BASE": api_base}, capture_output=True, text=True, check=True)  # fmt: skip
+                                env={**env, "JUDGE_ARGS": f"--judge-model gpt-test --api-base {api_base}"},
+                                capture_output=True, text=True, check=True)  # fmt: skip
     assert "Accuracy: 0.0" in result.stdout and len(judge.requests) == 3
     record = json.loads((root / "runs" / "tiny-960" / "msvd.json").read_text())
     assert record["preset"] == "video-llava:960" and record["tokens"]["llm_input"] == 1536

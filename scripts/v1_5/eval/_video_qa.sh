@@ -6,9 +6,11 @@
 # Environment:
 #   GPT_ZERO_SHOT_QA  benchmark root, Video-ChatGPT's layout (default: eval/GPT_Zero_Shot_QA, as Video-LLaVA's)
 #   CKPT_NAME         names the output folder             (default: <model folder name>[-<preset>])
-#   RUN_DIR           eval_qa_* writes run records here    (default: $GPT_ZERO_SHOT_QA/runs), for
-#                     `python -m llava.eval.summarize $RUN_DIR --average-set tgif msvd msrvtt` (the paper's video average)
-#   JUDGE_MODEL (gpt-3.5-turbo), API_BASE (https://api.openai.com/v1); the key is read from OPENAI_API_KEY
+#   RUNS_DIR          eval_qa_* writes run records here    (default: $GPT_ZERO_SHOT_QA/runs), for
+#                     `python -m llava.eval.summarize $RUNS_DIR --average-set tgif msvd msrvtt` (the paper's average)
+#   API_KEY_ENV       variable holding the judge's API key (default: OPENAI_API_KEY)
+#   JUDGE_ARGS        extra judge flags, e.g. "--judge-model gpt-4.1 --api-base https://host/v1" (default judge:
+#                     gpt-3.5-turbo, Video-ChatGPT's and Video-LLaVA's; DUET's authors used gpt-4.1)
 #   BATCH_SIZE (1), NUM_WORKERS (4), PYTHON (python)
 #   CUDA_VISIBLE_DEVICES  run_qa_* runs one process per listed GPU, each on one chunk, then merges them in order
 
@@ -18,7 +20,9 @@ EXTRA_ARGS=("${@:3}")
 
 GPT_ZERO_SHOT_QA=${GPT_ZERO_SHOT_QA:-eval/GPT_Zero_Shot_QA}
 CKPT_NAME=${CKPT_NAME:-$(basename "$MODEL_PATH")${PRESET:+-${PRESET//:/-}}}
-RUN_DIR=${RUN_DIR:-$GPT_ZERO_SHOT_QA/runs}
+RUNS_DIR=${RUNS_DIR:-$GPT_ZERO_SHOT_QA/runs}
+API_KEY_ENV=${API_KEY_ENV:-OPENAI_API_KEY}
+read -ra JUDGE_FLAGS <<< "${JUDGE_ARGS:-}"
 PYTHON=${PYTHON:-python}
 DUET_ARGS=()
 if [[ -n "$PRESET" ]]; then
@@ -49,12 +53,11 @@ run_qa() {
     done
 }
 
-# eval_qa FOLDER BENCHMARK: judge FOLDER/$CKPT_NAME/merge.jsonl; accuracy and score; a run record in $RUN_DIR.
+# eval_qa FOLDER BENCHMARK: judge FOLDER/$CKPT_NAME/merge.jsonl; accuracy and score; a run record in $RUNS_DIR.
 eval_qa() {
     local out=$GPT_ZERO_SHOT_QA/$1/$CKPT_NAME benchmark=$2
     "$PYTHON" -m llava.eval.video.eval_video_qa \
         --pred_path "$out/merge.jsonl" --output_dir "$out/judge" --output_json "$out/results.json" \
-        --benchmark "$benchmark" --run-record "$RUN_DIR/$CKPT_NAME/$benchmark.json" \
-        --judge-model "${JUDGE_MODEL:-gpt-3.5-turbo}" --api-base "${API_BASE:-https://api.openai.com/v1}" \
-        "${EXTRA_ARGS[@]}"
+        --benchmark "$benchmark" --run-record "$RUNS_DIR/$CKPT_NAME/$benchmark.json" \
+        --api-key-env "$API_KEY_ENV" "${JUDGE_FLAGS[@]}" "${EXTRA_ARGS[@]}"
 }
