@@ -122,6 +122,25 @@ class BudgetReport:
     prefill_flops: int
     training_flops: int
     speedup: float
+    cls_per_image: int = 0
+
+    @property
+    def input_tokens(self) -> int:
+        """Visual positions the LLM receives without any compression: patches plus any CLS the host keeps."""
+        return self.num_images * (self.patches_per_image + self.cls_per_image)
+
+    @property
+    def input_layer_averaged(self) -> float:
+        """The layer-averaged budget counted as the host feeds the LLM (differs from the paper's only without V2V)."""
+        per_layer = visual_tokens_per_layer(
+            self.config, len(self.per_layer), self.patches_per_image + self.cls_per_image, self.num_images
+        )
+        return sum(per_layer) / len(per_layer)
+
+    @property
+    def input_reduction_percent(self) -> float:
+        """How much smaller `input_layer_averaged` is than `input_tokens`, in percent."""
+        return 100.0 * (1.0 - self.input_layer_averaged / self.input_tokens)
 
 
 def build_report(
@@ -132,7 +151,9 @@ def build_report(
     patches_per_image: int,
     num_images: int = 1,
     text_tokens: int = DEFAULT_TEXT_TOKENS,
+    cls_per_image: int = 0,
 ) -> BudgetReport:
+    """Every number of one configuration; ``cls_per_image`` adds the input accounting (see `Preset.cls_per_image`)."""
     per_layer = visual_tokens_per_layer(config, shape.num_layers, patches_per_image, num_images)
     forward = prefill_flops(config, shape, patches_per_image, num_images, text_tokens)
     return BudgetReport(
@@ -149,6 +170,7 @@ def build_report(
         prefill_flops=forward,
         training_flops=TRAINING_FORWARD_MULTIPLIER * forward,
         speedup=predicted_speedup(config, shape, patches_per_image, num_images, text_tokens),
+        cls_per_image=cls_per_image,
     )
 
 
@@ -196,6 +218,9 @@ def _rows(report: BudgetReport) -> list[str]:
         f"{report.prefill_flops / 1e12:.2f}",
         f"{report.training_flops / 1e12:.2f}",
         f"{report.speedup:.2f}x",
+        f"{report.num_images}x{report.patches_per_image + report.cls_per_image}={report.input_tokens}",
+        _exact(report.input_layer_averaged),
+        f"{report.input_reduction_percent:.1f}%",
     ]
 
 
@@ -211,6 +236,9 @@ _ROW_LABELS = (
     "prefill TFLOPs",
     "train TFLOPs (3x)",
     "predicted speedup",
+    "LLM input, no V2V",
+    "avg, input count",
+    "reduction vs input",
 )
 
 
@@ -222,4 +250,10 @@ def format_table(reports: Sequence[BudgetReport]) -> str:
     widths = [max(len(row[c]) for row in [header, *body]) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]]
     note = f"FLOPs: LLM decoder prefill with {'/'.join(map(str, sorted(text_tokens)))} text tokens; attention counts the full n^2 matrix."
-    return "\n".join([*lines, note])
+    notes = [note]
+    if any(r.cls_per_image for r in reports):
+        notes.append(
+            "Two accountings: 'reduction' is against images x patches (the papers' 2048 for a video), 'reduction vs "
+            "input' against what the LLM receives uncompressed (Video-LLaVA keeps each frame's CLS: 8x257 = 2056)."
+        )
+    return "\n".join([*lines, *notes])

@@ -60,6 +60,7 @@ def _report(name: str, args: argparse.Namespace) -> BudgetReport:
         patches_per_image=args.patches or preset.patches_per_image,
         num_images=args.images or preset.num_images,
         text_tokens=args.text_tokens,
+        cls_per_image=preset.cls_per_image,
     )
 
 

@@ -28,7 +28,9 @@ class Preset:
 
     ``fields`` are `DuetConfig` keyword arguments; ``patches_per_image`` / ``num_images`` / ``model`` are the
     geometry the preset was designed for, so `python -m duet budget` can account a video preset over its 8
-    frames without the user having to remember that.
+    frames without the user having to remember that. ``cls_per_image`` is what the host feeds the LLM per image
+    besides its patches when V2V is off: Video-LLaVA keeps each frame's CLS token (8 x 257 = 2056 positions), while
+    the papers count 8 x 256 = 2048; the budget table shows both accountings.
     """
 
     name: str
@@ -37,13 +39,14 @@ class Preset:
     patches_per_image: int = 576
     num_images: int = 1
     model: str = "llava-1.5-7b"
+    cls_per_image: int = 0
 
 
 def _preset(name: str, description: str, fields: dict[str, Any], **geometry: Any) -> Preset:
     return Preset(name=name, description=description, fields=MappingProxyType(dict(fields)), **geometry)
 
 
-_VIDEO = {"patches_per_image": 256, "num_images": 8, "model": "video-llava-7b"}
+_VIDEO = {"patches_per_image": 256, "num_images": 8, "model": "video-llava-7b", "cls_per_image": 1}
 
 _TABLE: tuple[Preset, ...] = (
     _preset("full", "No compression: all 576 visual tokens in every decoder layer (the baseline).", {}),

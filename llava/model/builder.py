@@ -33,6 +33,7 @@ from llava.model.hf_native import KEY_MAPPING, llava_config_from_hf
 from llava.model.hub import resolve_model_folder
 from llava.model.language_model.llava_llama import VISION_TOWER_PREFIX, LlavaLlamaForCausalLM
 from llava.model.state_dict_io import load_weight_file, strip_prefix, weight_files, weight_names
+from llava.model.video_llava_loading import load_video_llava, video_llava_layout
 
 logger = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048
@@ -118,11 +119,16 @@ def load_pretrained_model(
     revision: str | None = None,
     token: str | bool | None = None,
     cache_dir: str | None = None,
+    temporal_attention: bool | None = None,
+    image_tower: str | None = None,
+    video_tower: str | None = None,
 ) -> tuple[PreTrainedTokenizerBase, LlavaLlamaForCausalLM, CLIPImageProcessorPil, int]:
-    """Load any LLaVA-1.5 checkpoint kind from a folder or a Hub id.
+    """Load any LLaVA-1.5 checkpoint kind, or Video-LLaVA in either layout, from a folder or a Hub id.
 
     `model_name` is accepted for LLaVA compatibility and not used. `revision` applies to `model_path`; `token` and
-    `cache_dir` to every Hub lookup (model, base, tower).
+    `cache_dir` to every Hub lookup (model, base, tower). `temporal_attention`, `image_tower` and `video_tower` apply
+    to Video-LLaVA only (`llava.model.video_llava_loading`); for it the third value is its processors
+    (`{'image', 'video'}` for the original layout, `llava.video.hf_processing.VideoLlavaHfProcessor` for -hf).
     """
     del model_name
     folder = resolve_model_folder(model_path, revision=revision, token=token, cache_dir=cache_dir, role="model_path")
@@ -131,6 +137,21 @@ def load_pretrained_model(
         if model_base is not None
         else None
     )
+    video_layout = video_llava_layout(str(folder))
+    if video_layout is None and (temporal_attention is not None or image_tower or video_tower):
+        raise ValueError(
+            f"temporal_attention / image_tower / video_tower apply to Video-LLaVA checkpoints; {model_path} is not one."
+        )
+    if video_layout is not None:
+        if vision_tower is not None:
+            raise ValueError(
+                f"{model_path} is Video-LLaVA, which has two towers: pass image_tower= / video_tower= instead of "
+                "vision_tower=."
+            )
+        return _load_video(
+            video_layout, folder, base, device, device_map, torch_dtype, attn_implementation, use_flash_attn,
+            load_8bit, load_4bit, duet, temporal_attention, image_tower, video_tower,
+        )  # fmt: skip
     kind = detect_checkpoint_kind(folder, base)
     device = _resolve_device(device)
     dtype = _resolve_dtype(torch_dtype, device)
@@ -175,6 +196,34 @@ def load_pretrained_model(
     _enable_duet(model, duet, folder)
     context_len = model.config.tokenizer_model_max_length or getattr(model.config, "max_sequence_length", None)
     return tokenizer, model, model.get_vision_tower().image_processor, context_len or DEFAULT_CONTEXT
+
+
+def _load_video(
+    layout, folder: Path, base: Path | None, device: str | None, device_map, torch_dtype, attn_implementation,
+    use_flash_attn: bool, load_8bit: bool, load_4bit: bool, duet, temporal_attention, image_tower, video_tower,
+) -> tuple[PreTrainedTokenizerBase, torch.nn.Module, object, int]:  # fmt: skip
+    """Video-LLaVA through `llava.model.video_llava_loading`, with the same device / dtype / DUET handling."""
+    device = _resolve_device(device)
+    dtype = _resolve_dtype(torch_dtype, device)
+    load_kwargs = {
+        "dtype": dtype,
+        "attn_implementation": _resolve_attention(attn_implementation, use_flash_attn),
+        "device_map": device_map,
+        "quantization_config": _quantization_config(load_8bit, load_4bit, dtype),
+    }
+    tokenizer, model, processors = load_video_llava(
+        layout, str(folder), str(base) if base is not None else None, load_kwargs,
+        temporal_attention=temporal_attention, image_tower=image_tower, video_tower=video_tower,
+    )  # fmt: skip
+    if device_map is None:
+        model.to(device)
+    model.eval()
+    if duet is not None:
+        duet_lib.apply(model, duet)
+    context_len = getattr(model.config, "tokenizer_model_max_length", None) or getattr(
+        model.config, "max_sequence_length", None
+    )
+    return tokenizer, model, processors, context_len or DEFAULT_CONTEXT
 
 
 def from_pretrained_checked(

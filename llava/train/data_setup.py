@@ -20,16 +20,19 @@ import torch
 from llava.train.entry_checks import CheckSettings, DataProblem, DataReport, check_records
 from llava.train.runtime import is_distributed
 
+CheckFn = Callable[..., list[DataProblem]]
+"""Checks a shard of the records: `check_records`, or Video-LLaVA's `check_video_records`."""
+
 
 class BadDataError(RuntimeError):
     """The data check found problems the policy does not allow (they were printed)."""
 
 
-def _all_problems(records: Sequence[Any], settings: CheckSettings) -> list[DataProblem]:
+def _all_problems(records: Sequence[Any], settings: CheckSettings, check: CheckFn) -> list[DataProblem]:
     if not is_distributed():
-        return check_records(records, settings)
+        return check(records, settings)
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-    mine = check_records(records, settings, range(rank, len(records), world))
+    mine = check(records, settings, range(rank, len(records), world))
     shards: list[list[DataProblem] | None] = [None] * world
     torch.distributed.all_gather_object(shards, mine)
     return sorted((p for shard in shards for p in shard or []), key=lambda p: p.index)
@@ -79,7 +82,8 @@ def checked_indices(
     policy: str,
     is_main_process: bool,
     write: Callable[[str], None] = print,
+    check: CheckFn = check_records,
 ) -> list[int]:
     """Indices of the entries to train on (over-long ones included under `truncate`); raises `BadDataError`."""
-    report = DataReport(total=len(records), problems=_all_problems(records, settings))
+    report = DataReport(total=len(records), problems=_all_problems(records, settings, check))
     return report_problems(report, policy, write if is_main_process else lambda _: None)

@@ -46,6 +46,11 @@ PROBLEM_KINDS: tuple[str, ...] = (
     "no_assistant_turn",
     "bad_conversation",
     "too_long",
+    # Video entries (Video-LLaVA's data; checked by `llava.train.video_data`).
+    "missing_video",
+    "unreadable_video",
+    "video_placeholder_mismatch",
+    "multiple_videos",
 )
 
 

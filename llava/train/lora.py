@@ -24,7 +24,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 
 from llava.train.zero import gathered_state
 
-MULTIMODAL_KEYWORDS = ("mm_projector", "vision_tower", "vision_resampler")
+MULTIMODAL_KEYWORDS = ("mm_projector", "vision_tower", "vision_resampler", "image_tower", "video_tower")  # + Video-LLaVA
 LORA_BIASES = ("none", "all", "lora_only")
 
 

@@ -100,6 +100,14 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         projected = self.model.mm_projector(features.to(self.model.embed_tokens.weight.dtype))
         return list(projected.unbind(0))
 
+    def has_vision_path(self) -> bool:
+        """Whether the model takes images at all (a LLaVA checkpoint without `mm_vision_tower` is a plain LM)."""
+        return self.model.vision_tower is not None
+
+    def count_visual_inputs(self, images: torch.Tensor | list[torch.Tensor] | None) -> int:
+        """How many images `images` holds (hosts with other visual inputs, e.g. Video-LLaVA's videos, override)."""
+        return 0 if images is None else len(flatten_images(images))
+
     def _context_length(self) -> int | None:
         return self.config.tokenizer_model_max_length
 
@@ -240,12 +248,12 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
             # A mask built for the prompt, reused on prompt + generated tokens: generated tokens are no queries.
             t2v_query_mask = F.pad(t2v_query_mask.bool(), (0, sequence.shape[1] - t2v_query_mask.shape[1]))
         if input_ids is not None:
-            if self.model.vision_tower is None:
+            if not self.has_vision_path():
                 if images is not None:
                     raise ValueError("This checkpoint has no vision tower (no `mm_vision_tower`): it cannot take images.")
                 return None
             vision_zero = None
-            if self.training and (images is None or len(flatten_images(images)) == 0):
+            if self.training and self.count_visual_inputs(images) == 0:
                 # Vision path first, as in the image branch, so that ZeRO-3 ranks gather parameters in the same order.
                 vision_zero = self._unused_vision_path(input_ids.device)
             spliced = self.prepare_multimodal_inputs(
@@ -290,7 +298,7 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
         default_padding_side: str,
     ) -> SplicedInputs:
         """Encode the images and splice them into the embeddings (see `splice_image_features`)."""
-        features = self.encode_images(images) if images is not None and len(flatten_images(images)) else []
+        features = self.encode_images(images) if self.count_visual_inputs(images) else []
         return splice_image_features(
             input_ids,
             attention_mask,

@@ -1,0 +1,8 @@
+#!/bin/bash
+# TGIF-QA zero-shot: judge run_qa_tgif.sh's answers (yes/no + 0-5 score), print accuracy and average score, and
+# write a run record for llava.eval.summarize. Needs OPENAI_API_KEY (or --api-key-env NAME for another variable).
+# Usage: bash scripts/v1_5/eval/eval_qa_tgif.sh [MODEL_PATH] [PRESET] [EXTRA_ARGS...]   (see _video_qa.sh)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_video_qa.sh"
+
+eval_qa TGIF_Zero_Shot_QA tgif
