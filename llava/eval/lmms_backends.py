@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from duet.config import DuetConfig
 
+
 @dataclass(frozen=True)
 class Request:
     """One lmms-eval generation request, host-neutral."""

@@ -7,7 +7,7 @@ through the ``duet.models`` entry point. With DUET off `forward` is transformers
 
 With DUET on, a prefill (or training step) runs:
 1. the vision tower once; V2V (`duet.v2v.compress`) on its select layer, then the projector: N0 features per image;
-2. `pack_image_placeholders`: each image's 576 placeholder tokens (what `LlavaProcessor` inserts) shrink to N0;
+2. `pack_visual_placeholders`: each image's 576 placeholder tokens (what `LlavaProcessor` inserts) shrink to N0;
 3. the DUET engine over the language model (`LlamaDecoderAdapter`), with T2V drops and next-token targets.
 Decode steps replay the cached stages (`duet.engine.decode`). Logits cover the positions that reached the last
 layer, as with our LLaVA host; ``kept_index`` maps them back.
@@ -22,14 +22,10 @@ from transformers import LlavaForConditionalGeneration
 from transformers.cache_utils import Cache
 from transformers.models.llava.modeling_llava import LlavaCausalLMOutputWithPast
 
-from duet import engine
-from duet.cache import DuetCache
 from duet.config import DuetConfig
-from duet.queries import resolve_queries
 from duet.v2v import compress
-from llava.hosts.llama_decoder import LlamaDecoderAdapter, check_llama_decoder
-from llava.hosts.outputs import causal_lm_loss, engine_layer_kwargs
-from llava.hosts.placeholders import pack_image_placeholders
+from llava.hosts.hf_common import DuetHfHost
+from llava.hosts.placeholders import PlaceholderKind
 from llava.model.multimodal_encoder.clip_select_layer import clip_select_layer, run_tower
 
 
@@ -43,16 +39,10 @@ class DuetLlavaOutput(LlavaCausalLMOutputWithPast):
     visual_token_mask: torch.Tensor | None = None
 
 
-class DuetLlavaForConditionalGeneration(LlavaForConditionalGeneration):
+class DuetLlavaForConditionalGeneration(DuetHfHost, LlavaForConditionalGeneration):
     """`LlavaForConditionalGeneration` with DUET's two stages; the setting lives in ``config.duet``."""
 
     duet_adopted_from = LlavaForConditionalGeneration
-
-    # ------------------------------------------------------------------ DUET host protocol
-    @property
-    def duet(self) -> DuetConfig | None:
-        stored = getattr(self.config, "duet", None)
-        return DuetConfig.from_dict(stored) if stored else None
 
     @property
     def placeholders_per_image(self) -> int:
@@ -65,27 +55,14 @@ class DuetLlavaForConditionalGeneration(LlavaForConditionalGeneration):
         return self.config.text_config.num_hidden_layers, (vision.image_size // vision.patch_size) ** 2
 
     def enable_duet(self, config: DuetConfig | None) -> None:
-        """Validate the model's layout for ``config`` and store it in ``config.duet`` (None turns DUET off)."""
-        if config is not None:
-            self._check_layout(config)
-        self.config.duet = config.to_dict() if config is not None else None
-
-    def _check_layout(self, config: DuetConfig) -> None:
-        host = type(self).duet_adopted_from.__name__
-        if config.v2v_enabled and not isinstance(self.config.vision_feature_layer, int):
+        if config is not None and config.v2v_enabled and not hasattr(self.model.vision_tower, "encoder"):
             raise ValueError(
-                f"duet.apply({host}): vision_feature_layer={self.config.vision_feature_layer!r} concatenates several "
-                "layers; V2V ranks the patches of one select layer. Use a single vision_feature_layer (LLaVA-1.5: -2)."
+                f"duet.apply(LlavaForConditionalGeneration): the vision tower is a "
+                f"{type(self.model.vision_tower).__name__}, not a CLIP-style ViT with a CLS token; V2V ranks patches "
+                "by CLS attention. Use a T2V-only preset (pdrop:*, fastv:*)."
             )
-        if config.v2v_enabled and not hasattr(self.model.vision_tower, "encoder"):
-            raise ValueError(
-                f"duet.apply({host}): the vision tower is a {type(self.model.vision_tower).__name__}, not a CLIP-style "
-                "ViT with a CLS token; V2V ranks patches by CLS attention. Use a T2V-only preset (pdrop:*, fastv:*)."
-            )
-        if config.t2v_enabled:
-            check_llama_decoder(self.model.language_model, host)
+        super().enable_duet(config)
 
-    # ------------------------------------------------------------------ forward
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -113,57 +90,20 @@ class DuetLlavaForConditionalGeneration(LlavaForConditionalGeneration):
             )  # fmt: skip
         if vision_feature_layer is not None or vision_feature_select_strategy is not None:
             raise ValueError("Under DUET the vision feature layer and strategy come from the model config.")
-        use_cache = kwargs.pop("use_cache", None)
-        decoder = LlamaDecoderAdapter(self.model.language_model)
-        if cache is not None and cache.get_seq_length() > 0:
-            if not isinstance(cache, DuetCache):
-                raise ValueError("A DUET decode step needs the DuetCache its prefill returned (`outputs.cache`).")
-            hidden = self.model.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
-            hidden = engine.decode(decoder, hidden, attention_mask, position_ids, cache, **engine_layer_kwargs(kwargs))
-            return DuetLlavaOutput(logits=self.lm_head(hidden), cache=cache)
-        if input_ids is None:
-            raise ValueError("Under DUET, pass input_ids (the image placeholders locate the images), not inputs_embeds.")
-        if use_cache is None:
-            use_cache = bool(self.config.text_config.use_cache) and not self.training
-        packed = pack_image_placeholders(
-            input_ids,
-            attention_mask,
-            labels,
-            t2v_query_mask,
-            self.model.get_input_embeddings()(input_ids),
-            self._image_features(pixel_values, duet),
-            self.config.image_token_id,
-            self.placeholders_per_image,
-        )
-        batch = engine.PrefillBatch(
-            hidden=packed.hidden,
-            valid=packed.valid,
-            visual=packed.visual,
-            queries=resolve_queries(duet.query, packed.visual, packed.valid, packed.labels, packed.marked),
-            labels=packed.labels,
-            position_ids=packed.position_ids,
-            shape=packed.shape,
-            input_length=input_ids.shape[1],
-            pack_shift=packed.pack_shift,
-        )
-        out = engine.prefill(decoder, duet, batch, use_cache=use_cache, **engine_layer_kwargs(kwargs))
-        hidden = out.hidden[:, -logits_to_keep:] if isinstance(logits_to_keep, int) and logits_to_keep else out.hidden
-        logits = self.lm_head(hidden)
-        return DuetLlavaOutput(
-            loss=causal_lm_loss(self.loss_function, logits, out.targets, self.config.text_config.vocab_size, kwargs),
-            logits=logits,
-            cache=out.cache,
-            kept_index=out.kept_index,
-            kept_valid=out.kept_valid,
-            t2v_keep_masks=out.keep_masks,
-            visual_token_mask=packed.visual,
-        )
+
+        def kinds() -> list[PlaceholderKind]:
+            features = self._image_features(pixel_values, duet)
+            return [PlaceholderKind(self.config.image_token_id, self.placeholders_per_image, features, "image")]
+
+        return self._duet_forward(
+            duet, input_ids, attention_mask, position_ids, cache, inputs_embeds, labels, kwargs.pop("use_cache", None),
+            logits_to_keep, t2v_query_mask, kinds, DuetLlavaOutput, kwargs,
+        )  # fmt: skip
 
     def _image_features(self, pixel_values: torch.Tensor | None, duet: DuetConfig) -> torch.Tensor:
         """(images, N0 or placeholders per image, hidden): V2V at the select layer when on, then the projector."""
-        hidden = self.config.text_config.hidden_size
         if pixel_values is None:
-            return torch.zeros(0, 0, hidden, device=self.device, dtype=self.dtype)
+            return self._empty_features()
         if not duet.v2v_enabled:
             features = self.model.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
             return torch.stack(list(features))

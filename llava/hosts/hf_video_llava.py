@@ -25,14 +25,10 @@ from transformers import VideoLlavaForConditionalGeneration
 from transformers.cache_utils import Cache
 from transformers.models.video_llava.modeling_video_llava import VideoLlavaCausalLMOutputWithPast
 
-from duet import engine
-from duet.cache import DuetCache
 from duet.config import DuetConfig
-from duet.queries import resolve_queries
 from duet.v2v import compress
-from llava.hosts.llama_decoder import LlamaDecoderAdapter, check_llama_decoder
-from llava.hosts.outputs import causal_lm_loss, engine_layer_kwargs
-from llava.hosts.video_placeholders import PlaceholderKind, pack_visual_placeholders
+from llava.hosts.hf_common import DuetHfHost
+from llava.hosts.placeholders import PlaceholderKind
 from llava.model.multimodal_encoder.clip_select_layer import clip_select_layer, run_tower
 
 
@@ -46,17 +42,12 @@ class DuetVideoLlavaOutput(VideoLlavaCausalLMOutputWithPast):
     visual_token_mask: torch.Tensor | None = None
 
 
-class DuetVideoLlavaForConditionalGeneration(VideoLlavaForConditionalGeneration):
+class DuetVideoLlavaForConditionalGeneration(DuetHfHost, VideoLlavaForConditionalGeneration):
     """`VideoLlavaForConditionalGeneration` with DUET's two stages; the setting lives in ``config.duet``."""
 
     duet_adopted_from = VideoLlavaForConditionalGeneration
 
     # ------------------------------------------------------------------ DUET host protocol
-    @property
-    def duet(self) -> DuetConfig | None:
-        stored = getattr(self.config, "duet", None)
-        return DuetConfig.from_dict(stored) if stored else None
-
     @property
     def patches_per_frame(self) -> int:
         vision = self.config.vision_config
@@ -65,18 +56,6 @@ class DuetVideoLlavaForConditionalGeneration(VideoLlavaForConditionalGeneration)
     def duet_geometry(self) -> tuple[int, int]:
         """(decoder layers, patches per image / frame): V2V budgets are per image and per frame."""
         return self.config.text_config.num_hidden_layers, self.patches_per_frame
-
-    def enable_duet(self, config: DuetConfig | None) -> None:
-        """Validate the layout for ``config`` and store it in ``config.duet`` (None turns DUET off)."""
-        if config is not None:
-            if config.v2v_enabled and not isinstance(self.config.vision_feature_layer, int):
-                raise ValueError(
-                    f"duet.apply(VideoLlavaForConditionalGeneration): vision_feature_layer="
-                    f"{self.config.vision_feature_layer!r} concatenates layers; V2V ranks one select layer (use -2)."
-                )
-            if config.t2v_enabled:
-                check_llama_decoder(self.model.language_model, "VideoLlavaForConditionalGeneration")
-        self.config.duet = config.to_dict() if config is not None else None
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -110,64 +89,27 @@ class DuetVideoLlavaForConditionalGeneration(VideoLlavaForConditionalGeneration)
             )  # fmt: skip
         if vision_feature_layer is not None or vision_feature_select_strategy is not None:
             raise ValueError("Under DUET the vision feature layer and strategy come from the model config.")
-        decoder = LlamaDecoderAdapter(self.model.language_model)
-        if cache is not None and cache.get_seq_length() > 0:
-            if not isinstance(cache, DuetCache):
-                raise ValueError("A DUET decode step needs the DuetCache its prefill returned (`outputs.cache`).")
-            hidden = self.model.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
-            hidden = engine.decode(decoder, hidden, attention_mask, position_ids, cache, **engine_layer_kwargs(kwargs))
-            return DuetVideoLlavaOutput(logits=self.lm_head(hidden), cache=cache)
-        if input_ids is None:
-            raise ValueError(
-                "Under DUET, pass input_ids (the placeholders locate images and videos), not inputs_embeds."
-            )
-        if use_cache is None:
-            use_cache = bool(self.config.text_config.use_cache) and not self.training
-        kinds = [
-            PlaceholderKind(self.config.image_token_id, self._image_placeholders(), self._image_features(pixel_values, duet), "image"),
-            PlaceholderKind(self.config.video_token_id, self.patches_per_frame + 1, self._frame_features(pixel_values_videos, duet), "video frame"),
-        ]  # fmt: skip
-        packed = pack_visual_placeholders(
-            input_ids, attention_mask, labels, t2v_query_mask, self.model.get_input_embeddings()(input_ids), kinds
-        )
-        batch = engine.PrefillBatch(
-            hidden=packed.hidden,
-            valid=packed.valid,
-            visual=packed.visual,
-            queries=(
-                resolve_queries(duet.query, packed.visual, packed.valid, packed.labels, packed.marked)
-                if duet.t2v_enabled
-                else torch.zeros_like(packed.valid)  # no T2V stage reads them (e.g. visionzip:*, V2V only)
-            ),
-            labels=packed.labels,
-            position_ids=packed.position_ids,
-            shape=packed.shape,
-            input_length=input_ids.shape[1],
-            pack_shift=packed.pack_shift,
-        )
-        out = engine.prefill(decoder, duet, batch, use_cache=bool(use_cache), **engine_layer_kwargs(kwargs))
-        hidden = out.hidden[:, -logits_to_keep:] if isinstance(logits_to_keep, int) and logits_to_keep else out.hidden
-        logits = self.lm_head(hidden)
-        return DuetVideoLlavaOutput(
-            loss=causal_lm_loss(self.loss_function, logits, out.targets, self.config.text_config.vocab_size, kwargs),
-            logits=logits,
-            cache=out.cache,
-            kept_index=out.kept_index,
-            kept_valid=out.kept_valid,
-            t2v_keep_masks=out.keep_masks,
-            visual_token_mask=packed.visual,
-        )
+
+        def kinds() -> list[PlaceholderKind]:
+            images = self._image_features(pixel_values, duet)
+            frames = self._frame_features(pixel_values_videos, duet)
+            return [
+                PlaceholderKind(self.config.image_token_id, self._image_placeholders(), images, "image"),
+                PlaceholderKind(self.config.video_token_id, self.patches_per_frame + 1, frames, "video frame"),
+            ]
+
+        return self._duet_forward(
+            duet, input_ids, attention_mask, position_ids, cache, inputs_embeds, labels, use_cache, logits_to_keep,
+            t2v_query_mask, kinds, DuetVideoLlavaOutput, kwargs,
+        )  # fmt: skip
 
     def _image_placeholders(self) -> int:
         return self.patches_per_frame + (1 if self.config.vision_feature_select_strategy == "full" else 0)
 
-    def _empty(self) -> torch.Tensor:
-        return torch.zeros(0, 0, self.config.text_config.hidden_size, device=self.device, dtype=self.dtype)
-
     def _image_features(self, pixel_values: torch.Tensor | None, duet: DuetConfig) -> torch.Tensor:
         """(images, N0 or 256, hidden): V2V at the image tower's select layer when on, then the projector."""
         if pixel_values is None:
-            return self._empty()
+            return self._empty_features()
         if not duet.v2v_enabled:
             return self.model.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
         tower = self.model.image_tower
@@ -177,7 +119,7 @@ class DuetVideoLlavaForConditionalGeneration(VideoLlavaForConditionalGeneration)
     def _frame_features(self, pixel_values_videos: torch.Tensor | None, duet: DuetConfig) -> torch.Tensor:
         """(videos x frames, N0 or 257, hidden): each frame on its own through V2V, then the projector."""
         if pixel_values_videos is None:
-            return self._empty()
+            return self._empty_features()
         if not duet.v2v_enabled:
             features = self.model.get_video_features(pixel_values_videos=pixel_values_videos, return_dict=True)
             return features.pooler_output

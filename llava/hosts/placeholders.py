@@ -1,15 +1,17 @@
-"""Shrink a processor's image placeholders to the features V2V actually produced, batched, with one sync.
+"""Shrink a processor's image (and video-frame) placeholders to the features V2V actually produced, with one sync.
 
 transformers' LLaVA processors expand each `<image>` into one placeholder token per patch (576 for LLaVA-1.5 at
-336 px): the sequence length is fixed in the ids. DUET's V2V turns an image into ``N0 = dominant + contextual``
-features, so each run of ``P`` placeholders keeps its *last* ``N0`` positions (the image's last visual position still
-precedes the text that follows it, as in LLaVA's splice), the features fill them in order, and the other
-``P - N0`` positions leave the sequence before the LLM sees it. The result is, position for position, the sequence
-LLaVA's own splice builds, so both hosts feed the decoder the same tokens.
+336 px; Video-LLaVA: 256 per image, 8 x 257 per `<video>`, CLS kept per frame): the sequence length is fixed in the
+ids. DUET's V2V turns an image or frame into ``N0 = dominant + contextual`` features, so every *unit* — an image's
+placeholders, or one frame's — keeps its *last* ``N0`` positions (the unit's last visual position still precedes
+the text that follows it, as in LLaVA's splice), the features fill them in order, and the other positions leave the
+sequence before the LLM sees it. The result is, position for position, the sequence LLaVA's own splice builds from
+one sentinel per image or frame, so both kinds of host feed the decoder the same tokens. Samples may mix kinds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,51 +35,66 @@ class PackedInputs:
     pack_shift: torch.Tensor
 
 
-def pack_image_placeholders(
+@dataclass(frozen=True)
+class PlaceholderKind:
+    """One kind of placeholder run: its token id, positions per unit (image or frame), and the units' features
+    (K, n, D) in placeholder order (n <= per_unit)."""
+
+    token_id: int
+    per_unit: int
+    features: torch.Tensor
+    name: str
+
+
+def pack_visual_placeholders(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,
     labels: torch.Tensor | None,
     marked: torch.Tensor | None,
     embeds: torch.Tensor,
-    features: torch.Tensor,
-    image_token_id: int,
-    placeholders_per_image: int,
+    kinds: Sequence[PlaceholderKind],
 ) -> PackedInputs:
-    """Write ``features`` (K, n, D), one row per image in placeholder order, over each image's last ``n`` placeholders.
-
-    ``embeds`` are the token embeddings of ``input_ids``; ``labels`` and ``marked`` (salient query mask) are aligned
-    with them. Raises when a sample's placeholder count is not a multiple of ``placeholders_per_image`` or when the
-    number of images differs from ``K``.
-    """
+    """Keep each unit's last ``n`` placeholders of every kind, fill them with that kind's features, drop the rest."""
     batch, length = input_ids.shape
     device = input_ids.device
-    per_image, kept = placeholders_per_image, features.shape[1]
-    if kept > per_image:
-        raise ValueError(f"{kept} features per image do not fit {per_image} placeholders per image.")
     valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-    placeholder = (input_ids == image_token_id) & valid
+    masks = [(input_ids == kind.token_id) & valid for kind in kinds]
     flags = torch.stack([valid[:, 0].all(), valid[:, -1].all()]).long()
-    packed = torch.cat([valid.sum(dim=1), placeholder.sum(dim=1), flags]).tolist()
-    valid_counts, placeholder_counts = packed[:batch], packed[batch : 2 * batch]
+    packed = torch.cat([valid.sum(dim=1), *(m.sum(dim=1) for m in masks), flags]).tolist()  # the one sync
+    valid_counts = packed[:batch]
     padding_side = padding_side_from_flags(bool(packed[-2]), bool(packed[-1]), "right")
-    uneven = [b for b, count in enumerate(placeholder_counts) if count % per_image]
-    images = [count // per_image for count in placeholder_counts]
-    if uneven or sum(images) != features.shape[0]:
-        raise ValueError(
-            f"Image placeholders and images do not match: samples hold {placeholder_counts} placeholder tokens "
-            f"(id {image_token_id}), {per_image} per image, for {features.shape[0]} image(s). Fix: build the inputs "
-            "with the model's own processor, one <image> per image."
-        )
-    dropped = [count * (per_image - kept) for count in images]
-    new_valid_counts = [v - d for v, d in zip(valid_counts, dropped, strict=True)]
-    shape = BatchShape(tuple(new_valid_counts), tuple(count * kept for count in images), padding_side)
-
-    rank_in_image = (placeholder.long().cumsum(dim=1) - 1) % per_image
-    keep = valid & (~placeholder | (rank_in_image >= per_image - kept))
+    keep = valid.clone()
+    dropped = [0] * batch
+    visual_counts = [0] * batch
+    for k, (kind, mask) in enumerate(zip(kinds, masks, strict=True)):
+        counts = packed[batch * (k + 1) : batch * (k + 2)]
+        units = [count // kind.per_unit for count in counts]
+        kept = kind.features.shape[1] if kind.features.numel() else kind.per_unit
+        if any(count % kind.per_unit for count in counts) or sum(units) != kind.features.shape[0]:
+            raise ValueError(
+                f"{kind.name} placeholders and inputs do not match: samples hold {counts} {kind.name} tokens (id "
+                f"{kind.token_id}), {kind.per_unit} per {kind.name} unit, for {kind.features.shape[0]} unit(s). Fix: "
+                "build the inputs with the model's processor (one <image> per image, one <video> per video)."
+            )
+        if kept > kind.per_unit:
+            raise ValueError(f"{kept} features per {kind.name} unit do not fit {kind.per_unit} placeholders.")
+        rank = (mask.long().cumsum(dim=1) - 1) % kind.per_unit
+        keep &= ~mask | (rank >= kind.per_unit - kept)
+        for b, count in enumerate(units):
+            dropped[b] += count * (kind.per_unit - kept)
+            visual_counts[b] += count * kept
+    shape = BatchShape(
+        tuple(v - d for v, d in zip(valid_counts, dropped, strict=True)), tuple(visual_counts), padding_side
+    )
     index, new_valid = kept_index(keep, valid, padding_side, shape.width)
-    visual = placeholder.gather(1, index) & new_valid
     hidden = embeds.gather(1, index.unsqueeze(-1).expand(-1, -1, embeds.shape[-1]))
-    hidden = hidden.masked_scatter(visual.unsqueeze(-1), features.reshape(-1, features.shape[-1]).to(hidden.dtype))
+    visual = torch.zeros_like(new_valid)
+    for kind, mask in zip(kinds, masks, strict=True):
+        slots = mask.gather(1, index) & new_valid
+        if kind.features.numel():
+            features = kind.features.reshape(-1, kind.features.shape[-1]).to(hidden.dtype)
+            hidden = hidden.masked_scatter(slots.unsqueeze(-1), features)
+        visual |= slots
     return PackedInputs(
         hidden=hidden,
         valid=new_valid,

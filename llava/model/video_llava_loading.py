@@ -29,10 +29,11 @@ from typing import Any
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from llava.model.configuration_video_llava import VideoLlavaLlamaConfig
+from llava.model.hub import ModelNotFoundError, is_hub_id, resolve_model_file, resolve_model_folder
 from llava.model.language_model.video_llava_llama import VideoLlavaLlamaForCausalLM
 from llava.model.multimodal_encoder.languagebind import languagebind_vision_config
 from llava.model.multimodal_encoder.video_llava_towers import LanguageBindTower
-from llava.model.state_dict_io import load_folder_state_dict, load_weight_file, strip_prefix
+from llava.model.state_dict_io import load_weight_file, strip_prefix, weight_files
 from llava.video.hf_processing import VideoLlavaHfProcessor
 from llava.video.processing import LanguageBindVideoProcessor, VideoLlavaProcessors, languagebind_image_processor
 
@@ -55,13 +56,8 @@ class VideoLlavaLayout(StrEnum):
 
 
 def checkpoint_folder(model_path: str) -> Path:
-    """A local folder, or the hub snapshot of `org/name` (downloaded once, then read from the HF cache)."""
-    path = Path(os.path.expanduser(model_path))
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(model_path))
+    """A local folder, or the snapshot of a Hub id, through the project's one resolver (`llava.model.hub`)."""
+    return resolve_model_folder(model_path, role="Video-LLaVA checkpoint")
 
 
 def _read_json_config(name: str) -> dict | None:
@@ -70,14 +66,11 @@ def _read_json_config(name: str) -> dict | None:
     if path.is_dir():
         file = path / "config.json"
         return json.loads(file.read_text()) if file.is_file() else None
-    if path.exists() or name.count("/") != 1:
+    if path.exists() or not is_hub_id(name):
         return None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
     try:
-        return json.loads(Path(hf_hub_download(name, "config.json")).read_text())
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError):
+        return json.loads(resolve_model_file(name, "config.json", role="config").read_text())
+    except (ModelNotFoundError, OSError, ValueError):
         return None
 
 
@@ -237,7 +230,9 @@ def load_tower_weights(tower: LanguageBindTower, name: str) -> None:
 
     Under ZeRO-3 the tower's parameters are partitioned: they are gathered, rank 0 writes, every rank takes part.
     """
-    state = strip_prefix(load_folder_state_dict(checkpoint_folder(name)), "vision_model.")
+    state: dict = {}
+    for file in weight_files(checkpoint_folder(name)):
+        state.update(strip_prefix(load_weight_file(file, "vision_model."), "vision_model."))
     state.pop("embeddings.position_ids", None)  # a buffer older transformers saved; rebuilt from the config
     if not state:
         raise ValueError(f"{name} holds no `vision_model.*` weights; it is not a LanguageBind model repository.")

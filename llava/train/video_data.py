@@ -31,8 +31,8 @@ import torch
 from llava.constants import DEFAULT_IMAGE_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from llava.data.preprocess import GPT, QuerySpansFn, tokenize_conversation
 from llava.train.collator import DataCollatorForSupervisedDataset
-from llava.train.entry_checks import CheckSettings, DataProblem, check_record
 from llava.train.dataset import IMAGE_LENGTH_PROXY, LazySupervisedDataset, UnreadableImageError
+from llava.train.entry_checks import CheckSettings, DataProblem, check_record
 from llava.train.records import image_files, record_id, word_count
 from llava.video.frames import VideoReadError, video_frame_count
 from llava.video.processing import LanguageBindVideoProcessor

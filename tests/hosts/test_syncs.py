@@ -62,9 +62,8 @@ def test_one_sync_per_prefill_and_none_per_decode_step(host: str, tmp_path: Path
     for step in range(3):
         running = torch.cat([running, torch.ones(2, 1, dtype=running.dtype)], dim=1)
         positions = running.sum(dim=1, keepdim=True) - 1
-        token = torch.full((2, 1), 17 + step)
-        syncs, out = _count(
-            lambda: model(input_ids=token, attention_mask=running, position_ids=positions, cache=cache, use_cache=True)
-        )
+        step_inputs = {"input_ids": torch.full((2, 1), 17 + step), "attention_mask": running,
+                       "position_ids": positions, "cache": cache, "use_cache": True}  # fmt: skip
+        syncs, out = _count(lambda step_inputs=step_inputs: model(**step_inputs))
         assert syncs == 0
         cache = out.cache

@@ -49,11 +49,18 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> SavedVideoLlava:
     return SavedVideoLlava(tiny=tiny, original=original, hf=hf, hub_cache=hub)
 
 
+def use_fake_hub(patch: pytest.MonkeyPatch, cache: Path) -> None:
+    """Point the Hub resolver (`llava.model.hub`, which reads the environment at call time) and huggingface_hub at
+    the fake cache, offline: no request leaves the machine."""
+    patch.setenv("HF_HUB_CACHE", str(cache))
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    patch.setattr(hub_constants, "HF_HUB_CACHE", str(cache))
+    patch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+
+
 @pytest.fixture
 def offline_hub(saved: SavedVideoLlava, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point huggingface_hub at the fake cache, offline (no request leaves the machine)."""
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(saved.hub_cache))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    use_fake_hub(monkeypatch, saved.hub_cache)
     return saved.hub_cache
 
 

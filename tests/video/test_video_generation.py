@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import constants as hub_constants
 
 import duet
 from llava.eval.decoding import left_pad
@@ -22,6 +21,7 @@ from llava.testing.tiny_video_llava import (
     write_video,
 )
 from llava.video.frames import read_video_frames
+from tests.video.conftest import use_fake_hub
 
 VIDEO_PRESETS = {"full": (2056, []), "video-llava:960": (1536, [768, 0]), "video-llava:136": (216, [108, 0])}
 
@@ -42,8 +42,7 @@ def deep_original(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
 def loaded(deep_original):
     folder, hub, _ = deep_original
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hub_constants, "HF_HUB_CACHE", str(hub))
-        patch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+        use_fake_hub(patch, hub)
         return load_pretrained_model(str(folder), None, "Video-LLaVA-7B", device="cpu")
 
 

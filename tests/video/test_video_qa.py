@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from huggingface_hub import constants as hub_constants
 
 from llava.eval import summarize
 from llava.eval.answer_records import AnswersFileError
@@ -18,6 +17,7 @@ from llava.eval.video.qa_files import PAPER_AVERAGE, read_qa_items
 from llava.eval.video.video_judge import SYSTEM_PROMPT, aggregate, parse_video_qa_reply, user_prompt
 from llava.testing.tiny_video_llava import color_frames, write_video
 from tests.eval.fake_judge import fake_judge_server
+from tests.video.conftest import use_fake_hub
 
 JUDGE_FLAGS = ["--judge-model", "gpt-test", "--judge-workers", "2", "--judge-backoff", "0", "--judge-attempts", "3"]
 
@@ -92,8 +92,7 @@ def test_missing_answer_stops_inference_before_loading(benchmark: Path, tmp_path
 # --------------------------------------------------------------------------------------------------- generation
 @pytest.fixture
 def hub(saved, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(saved.hub_cache))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    use_fake_hub(monkeypatch, saved.hub_cache)
 
 
 def test_original_layout_answers_resumes_and_skips_bad_videos(

@@ -21,7 +21,7 @@ from duet.config import DuetConfig
 from duet.queries import resolve_queries
 from duet.tokens import BatchShape, compact_positions, read_batch_shape
 from llava.hosts.llama_decoder import LlamaDecoderAdapter, check_llama_decoder
-from llava.hosts.outputs import engine_layer_kwargs, causal_lm_loss
+from llava.hosts.outputs import causal_lm_loss, engine_layer_kwargs
 from llava.model.configuration_llava import LLAVA_MODEL_TYPE, LlavaConfig
 from llava.model.language_model.llava_llama_model import LlavaLlamaModel
 from llava.model.multimodal_encoder.clip_encoder import CLIPVisionTower
