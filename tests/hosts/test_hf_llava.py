@@ -171,3 +171,16 @@ def test_apply_refuses_what_it_cannot_host(folder: Path) -> None:
     theirs.config.text_config.sliding_window = 8
     with pytest.raises(ValueError, match=r"duet.apply\(LlavaForConditionalGeneration\).*sliding-window"):
         duet.apply(theirs, TINY_DUET)
+
+
+def test_v2v_only_preset_needs_no_query_mask(folder: Path) -> None:
+    """VisionZip-style presets (no T2V stage) keep the default `salient` query mode; nothing may ask for its mask."""
+    v2v_only = DuetConfig(dominant=40, contextual=12, v2v_mode="visionzip")
+    ours, theirs = _hosts(folder, v2v_only)
+    ids, mask, hf_ids, hf_mask, images = _batch(theirs, "right", seed=6)
+    with torch.no_grad():
+        a = ours(input_ids=ids, attention_mask=mask, images=images)
+        b = theirs(input_ids=hf_ids, attention_mask=hf_mask, pixel_values=images)
+    assert torch.equal(a.visual_token_mask, b.visual_token_mask)
+    valid = b.kept_valid  # no T2V stage: the packed sequence is our host's spliced one
+    torch.testing.assert_close(b.logits[..., :VOCAB][valid], a.logits[valid], rtol=1e-5, atol=1e-5)
