@@ -42,7 +42,7 @@ def build_llava_hf(tiny: TinyLlava, attn_implementation: str = "sdpa") -> tuple[
         pad_token_id=tokenizer.pad_token_id,
     )
     hf = LlavaForConditionalGeneration._from_config(config, attn_implementation=attn_implementation).eval()
-    hf.load_state_dict(_hf_state_dict(model, len(tokenizer)), strict=True)
+    hf.load_state_dict(hf_state_dict(model, len(tokenizer)), strict=True)
     processor = LlavaProcessor(
         image_processor=tiny.image_processor,
         tokenizer=tokenizer,
@@ -59,7 +59,8 @@ def _grow_rows(weight: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([weight, extra])
 
 
-def _hf_state_dict(model: torch.nn.Module, vocab_size: int) -> dict[str, torch.Tensor]:
+def hf_state_dict(model: torch.nn.Module, vocab_size: int) -> dict[str, torch.Tensor]:
+    """Our LLaVA's weights under transformers' LLaVA names; embedding and LM-head rows grown to ``vocab_size``."""
     state = model.state_dict()
     mapped = {"lm_head.weight": _grow_rows(state["lm_head.weight"], vocab_size)}
     for key, value in state.items():

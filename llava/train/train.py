@@ -34,16 +34,12 @@ one query rather than over none (the authors' code divides by zero there and ran
 """
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
-import torch
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
-from duet.salient import SalientWordFinder
-from llava.train.arguments import TrainingArguments, parse_arguments
+from llava.train.arguments import parse_arguments
 from llava.train.collator import DataCollatorForSupervisedDataset
 from llava.train.data_setup import BadDataError, checked_indices
 from llava.train.dataset import LazySupervisedDataset
@@ -58,54 +54,11 @@ from llava.train.model_setup import (
     visual_tokens_per_image,
 )
 from llava.train.records import DataFileError, load_records, template_for_version
-from llava.train.runtime import (
-    configure_logging,
-    configure_wandb,
-    init_distributed_for_deepspeed,
-    is_distributed,
-    teardown_distributed,
-)
+from llava.train.runtime import configure_logging, configure_wandb, init_distributed_for_deepspeed, teardown_distributed
+from llava.train.session import fit_and_save, record_salient_path, salient_finder
 from llava.train.trainer import LLaVATrainer
 
 logger = logging.getLogger("llava.train")
-
-
-def resume_point(training_args: TrainingArguments) -> str | None:
-    """`--resume_from_checkpoint`, else the newest `checkpoint-*` in `output_dir` (LLaVA resumes automatically)."""
-    if training_args.resume_from_checkpoint:
-        if not os.path.isdir(training_args.resume_from_checkpoint):
-            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder.")
-        return training_args.resume_from_checkpoint
-    if os.path.isdir(training_args.output_dir):
-        last = get_last_checkpoint(training_args.output_dir)
-        if last is not None:
-            logger.info("Resuming from %s.", last)
-            return last
-    return None
-
-
-def agreed_salient_path(finder: SalientWordFinder) -> str:
-    """The salient-word path this run's T2V queries come from, the same on every rank, logged.
-
-    A node without the spaCy POS model would silently train on a different query set than the others.
-    """
-    path = finder.path
-    if is_distributed():
-        paths: list[str | None] = [None] * torch.distributed.get_world_size()
-        torch.distributed.all_gather_object(paths, path)
-        if len(set(paths)) > 1:
-            ranks = ", ".join(f"rank {rank}: {name}" for rank, name in enumerate(paths))
-            raise RuntimeError(
-                f"The ranks find salient query words with different methods ({ranks}), so they would train on "
-                "different T2V query sets. Fix: install the same spaCy POS model on every node "
-                "(`python -m spacy download en_core_web_sm`), or train with --t2v_query instruction."
-            )
-    logger.info(
-        "T2V training queries: the salient words of each human turn, found by the %r path (%s)",
-        path,
-        "spaCy POS model, as the paper" if path == "pos" else "a rule-based fallback: no spaCy POS model is installed",
-    )
-    return path
 
 
 def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
@@ -142,11 +95,10 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
         teardown_distributed()
         raise SystemExit(1) from error
 
-    salient = duet_config is not None and duet_config.t2v_enabled and duet_config.query == "salient"
-    finder = SalientWordFinder() if salient else None
+    finder = salient_finder(duet_config)
     set_seed(training_args.seed)  # the new projector's initialisation is part of the run's reproducibility
     model = build_model(model_args, data_args, training_args, duet_config)
-    model.config.duet_salient_path = agreed_salient_path(finder) if finder is not None else None
+    record_salient_path(model, finder)
     dataset = LazySupervisedDataset(
         records,
         tokenizer,
@@ -159,21 +111,8 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
         max_positions=training_args.model_max_length,
         image_tokens=image_tokens,
     )
-    trainer = LLaVATrainer(
-        model=model,
-        args=training_args,
-        train_dataset=dataset,
-        data_collator=DataCollatorForSupervisedDataset(pad_token_id=tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        tune_mm_mlp_adapter=model_args.tune_mm_mlp_adapter,
-    )
-    trainer.train(resume_from_checkpoint=resume_point(training_args))
-    trainer.save_state()
-    model.config.use_cache = True
-    trainer.save_model(training_args.output_dir)
-    teardown_distributed()
-    return trainer
-
+    collator = DataCollatorForSupervisedDataset(pad_token_id=tokenizer.pad_token_id)
+    return fit_and_save(model, dataset, collator, tokenizer, training_args, model_args.tune_mm_mlp_adapter)
 
 if __name__ == "__main__":
     train(sys.argv[1:])

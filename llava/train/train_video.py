@@ -17,16 +17,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 
-from duet.salient import SalientWordFinder
 from llava.model.multimodal_encoder.languagebind import languagebind_vision_config
 from llava.train.data_setup import BadDataError, checked_indices
 from llava.train.duet_flags import duet_config_from_args
-from llava.train.model_setup import refuse_unsupported
-from llava.train.records import load_records, template_for_version
+from llava.train.model_setup import load_tokenizer, refuse_unsupported
+from llava.train.records import DataFileError, load_records, template_for_version
 from llava.train.runtime import configure_logging, configure_wandb, init_distributed_for_deepspeed, teardown_distributed
-from llava.train.train import resume_point
+from llava.train.session import fit_and_save, record_salient_path, salient_finder
 from llava.train.trainer import LLaVATrainer
 from llava.train.video_arguments import parse_video_arguments
 from llava.train.video_data import VideoCheckSettings, VideoDataCollator, VideoSupervisedDataset, check_video_records
@@ -69,16 +68,7 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
         patches = tokens_per_frame(config, None)[0]
         duet_config.validate_for(config.num_hidden_layers, patches)
         logger.info("DUET in training: %s", duet_config)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path,
-        cache_dir=training_args.cache_dir,
-        model_max_length=training_args.model_max_length,
-        padding_side="right",
-    )
-    if tokenizer.unk_token is None:
-        raise ValueError(f"The tokenizer of {model_args.model_name_or_path} has no unk token, which LLaVA pads with.")
-    tokenizer.pad_token = tokenizer.unk_token
-    records = [record for path in data_args.data_path for record in load_records(path)]
+    tokenizer = load_tokenizer(model_args, training_args)
     per_image, per_frame = tokens_per_frame(config, duet_config)
     settings = VideoCheckSettings(
         tokenizer=tokenizer,
@@ -91,17 +81,19 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
         tokens_per_frame=per_frame,
     )
     try:
+        records = [record for path in data_args.data_path for record in load_records(path)]
         indices = checked_indices(
             records, settings, data_args.on_bad_data, training_args.process_index == 0, check=check_video_records
         )
-    except BadDataError as error:
+    except (BadDataError, DataFileError) as error:
         logger.error("Data check failed: %s", error)
         teardown_distributed()
         raise SystemExit(1) from error
 
+    finder = salient_finder(duet_config)
     set_seed(training_args.seed)
     model = build_video_model(model_args, data_args, training_args, duet_config)
-    salient = duet_config is not None and duet_config.t2v_enabled and duet_config.query == "salient"
+    record_salient_path(model, finder)
     image_size = languagebind_vision_config(config.mm_image_tower_config or config.mm_video_tower_config).image_size
     dataset = VideoSupervisedDataset(
         records,
@@ -114,24 +106,11 @@ def train(argv: Sequence[str] | None = None) -> LLaVATrainer:
             num_frames=data_args.num_frames, image_size=image_size, backend=data_args.video_backend
         ),
         video_folder=data_args.video_folder,
-        query_spans_fn=SalientWordFinder().spans if salient else None,
+        query_spans_fn=finder.spans if finder is not None else None,
         indices=indices,
     )
-    trainer = LLaVATrainer(
-        model=model,
-        args=training_args,
-        train_dataset=dataset,
-        data_collator=VideoDataCollator(pad_token_id=tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        tune_mm_mlp_adapter=model_args.tune_mm_mlp_adapter,
-    )
-    trainer.train(resume_from_checkpoint=resume_point(training_args))
-    trainer.save_state()
-    model.config.use_cache = True
-    trainer.save_model(training_args.output_dir)
-    teardown_distributed()
-    return trainer
-
+    collator = VideoDataCollator(pad_token_id=tokenizer.pad_token_id)
+    return fit_and_save(model, dataset, collator, tokenizer, training_args, model_args.tune_mm_mlp_adapter)
 
 if __name__ == "__main__":
     train(sys.argv[1:])

@@ -4,6 +4,7 @@ import torch
 from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, PreTrainedTokenizerBase
 
 from llava.mm_utils import tokenizer_image_token
+from llava.testing.tiny_llava_hf import hf_state_dict
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, prompt: str) -> torch.Tensor:
@@ -65,15 +66,5 @@ def hf_llava_twin(model, image_token_id: int) -> LlavaForConditionalGeneration:
         image_seq_length=576,
     )
     twin = LlavaForConditionalGeneration._from_config(config, attn_implementation="eager").eval()
-    state = model.state_dict()
-    mapped = {"lm_head.weight": state["lm_head.weight"]}
-    for key, value in state.items():
-        if key.startswith("model.mm_projector."):
-            layer, rest = key[len("model.mm_projector.") :].split(".", 1)
-            mapped[f"model.multi_modal_projector.linear_{1 if layer == '0' else 2}.{rest}"] = value
-        elif key.startswith("model.vision_tower.vision_tower."):
-            mapped["model.vision_tower." + key[len("model.vision_tower.vision_tower.") :]] = value
-        elif key.startswith("model.") and key != "lm_head.weight":
-            mapped["model.language_model." + key[len("model.") :]] = value
-    twin.load_state_dict(mapped, strict=True)
+    twin.load_state_dict(hf_state_dict(model, model.config.vocab_size), strict=True)
     return twin
