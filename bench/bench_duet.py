@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--kv-heads", type=int, default=8)
     parser.add_argument("--layers", type=int, default=32)
-    parser.add_argument("--text-tokens", type=int, default=64, help="mean text tokens per prompt (lengths vary ±4k)")
+    parser.add_argument("--text-tokens", type=int, default=64, help="mean text tokens per prompt (a batch of b varies by ±b)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="prefill batch sizes")
     parser.add_argument("--train-batch", type=int, default=2)
     parser.add_argument("--decode-steps", type=int, default=16, help="decode steps timed after each prefill")
@@ -114,7 +114,7 @@ def measure(workload: Workload, preset: str, args: argparse.Namespace, shape: Mo
         preset=preset,
         avg_tokens=layer_averaged_budget(config, args.layers, PATCHES),
         n0=n0(config, PATCHES),
-        predicted_prefill_speedup=predicted_speedup(config, shape, PATCHES, text_tokens=round(big.text_tokens)),
+        predicted_prefill_speedup=predicted_speedup(config, shape, PATCHES, text_tokens=big.padded_text_tokens),
         prefill=prefill,
         train_step=train_time,
         decode_step=decode,

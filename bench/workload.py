@@ -39,7 +39,7 @@ class Batch:
 
     inputs: dict[str, torch.Tensor]
     labels: torch.Tensor
-    text_tokens: float
+    padded_text_tokens: int
 
 
 class Workload:
@@ -72,8 +72,8 @@ class Workload:
         return config
 
     def batch(self, size: int, text_tokens: int, seed: int) -> Batch:
-        """``size`` left-padded prompts around ``text_tokens`` text tokens each, one image each, answer labels."""
-        lengths = [text_tokens + 4 * (i - (size - 1) / 2) for i in range(size)]
+        """``size`` left-padded prompts of ``text_tokens`` ± up to ``size`` text tokens, one image each, answer labels."""
+        lengths = [text_tokens + 2 * (i - (size - 1) / 2) for i in range(size)]
         prompts = [f"USER: <image>\n{' '.join(['shape'] * max(1, round(n)))} ASSISTANT:" for n in lengths]
         rows = [torch.tensor(tokenizer_image_token(p, self.tiny.tokenizer)) for p in prompts]
         pad = self.tiny.tokenizer.pad_token_id
@@ -91,5 +91,5 @@ class Workload:
         pixels = random_images(size, seed=seed).to(device=self.device, dtype=self.dtype)
         image_key = "images" if self.host == "llava" else "pixel_values"
         inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device), image_key: pixels}
-        text = sum(len(r) for r in rows) / size - (576 if self.host == "hf" else 1)
-        return Batch(inputs=inputs, labels=labels.to(self.device), text_tokens=text)
+        text = width - (576 if self.host == "hf" else 1)  # what every sample computes, padding included
+        return Batch(inputs=inputs, labels=labels.to(self.device), padded_text_tokens=text)
