@@ -1,162 +1,186 @@
-"""Measure what DUET buys: prefill latency, training-step time, KV-cache and activation memory, against `full`.
+"""Measure what DUET buys against `full` and against its peers at equal budgets, on either host.
 
-All numbers are ratios measured in one run on one machine (never thresholds checked by tests). The model is a
-random LLaVA with LLaVA-1.5's geometry where it matters for the method — 32 decoder layers (so the paper's stage
-layers 16 / 24 exist), 576 patch tokens per image — and a width that fits the machine (`--hidden`; use
-`--hidden 4096 --intermediate 11008 --heads 32` on a GPU for the 7B shape). The vision tower is a small CLIP at
-336 px: V2V's cost is in the tower's select layer, which every setting runs.
+Every number is a ratio to `full` measured in the same run on the same machine (never a threshold in a test):
+prefill at batch 1 and 8, a training step (forward + backward), decode steps, peak memory of a prefill and of a
+training step, and the KV cache, next to the FLOPs-predicted prefill speedup. Each timing is the median of
+``--repeats`` runs after ``--warmup`` untimed ones; the spread is (max − min) / median.
 
-    python bench/bench_duet.py                       # CPU defaults, a few minutes on 2 cores
-    python bench/bench_duet.py --device cuda --dtype bfloat16 --hidden 4096 --intermediate 11008 --heads 32
+    python bench/bench_duet.py                                   # CPU defaults: 32 layers x 512 wide, every preset
+    python bench/bench_duet.py --host hf                          # transformers' LlavaForConditionalGeneration
+    python bench/bench_duet.py --json out.json --markdown out.md --plot out.png
+    python bench/bench_duet.py --device cuda --dtype bfloat16 --hidden 4096 --intermediate 11008 --heads 32 \\
+        --kv-heads 32 --attn sdpa                                # LLaVA-1.5-7B's layer shape on a GPU
+    python bench/bench_duet.py --profile llava-1.5:64 --profile visionzip:64   # where a prefill spends its time
 """
 
+from __future__ import annotations
+
 import argparse
-import statistics
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import platform
+import sys
+from pathlib import Path
 
 import torch
 
-import duet
-from duet.budget import layer_averaged_budget, predicted_speedup
-from duet.config import DuetConfig
-from duet.flops import ModelShape
-from llava.mm_utils import tokenizer_image_token
-from llava.testing.tiny_llava import build_tiny_llava, random_images
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` and the repository's packages
 
-PRESETS = ("full", "llava-1.5:192", "llava-1.5:128", "llava-1.5:64", "visionzip:64", "pdrop:64")
+from bench.measure import kv_cache_bytes, peak_allocated_bytes, synchronizer, time_call  # noqa: E402
+from bench.report import PresetResult, format_checks, markdown_table, target_checks, write_outputs  # noqa: E402
+from bench.scoring_memory import scoring_memory_line  # noqa: E402
+from bench.workload import Batch, Shape, Workload  # noqa: E402
+from duet.budget import layer_averaged_budget, n0, predicted_speedup  # noqa: E402
+from duet.flops import ModelShape  # noqa: E402
 
-
-@dataclass
-class Measurement:
-    preset: str
-    budget: float
-    predicted: float
-    prefill_s: float
-    train_s: float
-    kv_bytes: int
-    saved_bytes: int
+PRESETS = (
+    "full",
+    "llava-1.5:192", "llava-1.5:128", "llava-1.5:64",
+    "visionzip:192", "visionzip:128", "visionzip:64",
+    "pdrop:192", "pdrop:128", "pdrop:64",
+    "fastv:192", "fastv:128", "fastv:64",
+)  # fmt: skip
+PATCHES = 576
 
 
-def _median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _kv_bytes(cache) -> int:
-    return sum(layer.keys.numel() * layer.keys.element_size() * 2 for layer in cache.layers if layer.is_initialized)
-
-
-def _saved_activation_bytes(step: Callable[[], torch.Tensor]) -> int:
-    """Bytes of tensors autograd keeps for backward during one forward (deterministic, device-independent)."""
-    total = 0
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += tensor.numel() * tensor.element_size()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        step()
-    return total
-
-
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--intermediate", type=int, default=688)
-    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--host", choices=("llava", "hf"), default="llava", help="our LLaVA-1.5 or transformers' LLaVA")
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--intermediate", type=int, default=1376)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--kv-heads", type=int, default=8)
     parser.add_argument("--layers", type=int, default=32)
-    parser.add_argument("--text-tokens", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--text-tokens", type=int, default=64, help="mean text tokens per prompt (a batch of b varies by ±b)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="prefill batch sizes")
+    parser.add_argument("--train-batch", type=int, default=2)
+    parser.add_argument("--decode-steps", type=int, default=16, help="decode steps timed after each prefill")
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--attn", default="sdpa")
-    parser.add_argument("--preset", action="append", help=f"repeatable; default {', '.join(PRESETS)}")
-    args = parser.parse_args()
+    parser.add_argument("--attn", default="sdpa", help="sdpa, eager or flash_attention_2")
+    parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(PRESETS)}")
+    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("--markdown", help="write the table and the target checks as markdown here")
+    parser.add_argument("--plot", help="write a PNG of speedup against visual tokens here")
+    parser.add_argument("--profile", action="append", help="print the top operators of one batch prefill of PRESET")
+    return parser
+
+
+def _prefill(workload: Workload, batch: Batch):
+    with torch.no_grad():
+        return workload.model(**batch.inputs, use_cache=True, logits_to_keep=1)
+
+
+def _train_step(workload: Workload, batch: Batch) -> None:
+    workload.model.train()
+    loss = workload.model(**batch.inputs, labels=batch.labels).loss
+    loss.backward()
+    workload.model.zero_grad(set_to_none=True)
+    workload.model.eval()
+
+
+def _decode_time(workload: Workload, batch: Batch, steps: int, warmup: int, repeats: int, sync) -> object:
+    """Median seconds of ``steps`` decode steps after a prefill (each repetition starts from a fresh prefill)."""
+    model, mask = workload.model, batch.inputs["attention_mask"]
+
+    def prepare():
+        out = _prefill(workload, batch)
+        return out.cache, out.logits[:, -1:].argmax(dim=-1)
+
+    def run(state) -> None:
+        cache, token = state
+        running = mask
+        with torch.no_grad():
+            for _ in range(steps):
+                running = torch.cat([running, torch.ones_like(running[:, :1])], dim=1)
+                positions = running.sum(dim=1, keepdim=True) - 1
+                out = model(input_ids=token, attention_mask=running, position_ids=positions, cache=cache, use_cache=True)
+                cache, token = out.cache, out.logits[:, -1:].argmax(dim=-1)
+
+    states = iter([prepare() for _ in range(warmup + repeats)])
+    return time_call(lambda: run(next(states)), warmup, repeats, sync)
+
+
+def measure(workload: Workload, preset: str, args: argparse.Namespace, shape: ModelShape) -> PresetResult:
+    config = workload.configure(preset)
+    sync = synchronizer(args.device)
+    batches = {str(b): workload.batch(b, args.text_tokens, seed=b) for b in args.batches}
+    train = workload.batch(args.train_batch, args.text_tokens, seed=99)
+    big = batches[str(max(args.batches))]
+    prefill = {b: time_call(lambda batch=batch: _prefill(workload, batch), args.warmup, args.repeats, sync) for b, batch in batches.items()}
+    train_time = time_call(lambda: _train_step(workload, train), args.warmup, args.repeats, sync)
+    decode = _decode_time(workload, big, args.decode_steps, args.warmup, args.repeats, sync)
+    return PresetResult(
+        preset=preset,
+        avg_tokens=layer_averaged_budget(config, args.layers, PATCHES),
+        n0=n0(config, PATCHES),
+        predicted_prefill_speedup=predicted_speedup(config, shape, PATCHES, text_tokens=big.padded_text_tokens),
+        prefill=prefill,
+        train_step=train_time,
+        decode_step=decode,
+        peak_prefill_bytes=peak_allocated_bytes(lambda: _prefill(workload, big), args.device),
+        peak_train_bytes=peak_allocated_bytes(lambda: _train_step(workload, train), args.device),
+        kv_cache_bytes=kv_cache_bytes(_prefill(workload, big).cache),
+    )
+
+
+def profile_prefill(workload: Workload, preset: str, args: argparse.Namespace) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    workload.configure(preset)
+    batch = workload.batch(max(args.batches), args.text_tokens, seed=0)
+    _prefill(workload, batch)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _prefill(workload, batch)
+    return f"== {preset}: one batch-{max(args.batches)} prefill ==\n" + prof.key_averages().table(
+        sort_by="self_cpu_time_total", row_limit=15
+    )
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{cpu}, {torch.get_num_threads()} threads"
+    return f"{device}; torch {torch.__version__}"
+
+
+def main() -> None:
+    args = _parser().parse_args()
     dtype = getattr(torch, args.dtype)
-    tiny = build_tiny_llava(
-        seed=0,
-        attn_implementation=args.attn,
-        llama_overrides={
-            "hidden_size": args.hidden,
-            "intermediate_size": args.intermediate,
-            "num_attention_heads": args.heads,
-            "num_key_value_heads": args.heads,
-            "num_hidden_layers": args.layers,
-        },
-    )
-    model = tiny.model.to(device=args.device, dtype=dtype)
-    shape = ModelShape(args.layers, args.hidden, args.intermediate, args.heads, args.heads, args.hidden // args.heads)
-    words = " ".join(["shape"] * args.text_tokens)
-    ids = torch.tensor([tokenizer_image_token(f"USER: <image>\n{words} ASSISTANT:", tiny.tokenizer)] * args.batch)
-    ids = ids.to(args.device)
-    images = random_images(args.batch).to(device=args.device, dtype=dtype)
-    labels = ids.clone().masked_fill(ids < 0, -100)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-
+    model_shape = Shape(args.layers, args.hidden, args.intermediate, args.heads, args.kv_heads)
+    flops_shape = ModelShape(args.layers, args.hidden, args.intermediate, args.heads, args.kv_heads, args.hidden // args.heads)
+    workload = Workload(args.host, model_shape, args.attn, args.device, dtype)
+    if args.profile:
+        for preset in args.profile:
+            print(profile_prefill(workload, preset, args))
+        return
+    presets = args.preset or list(PRESETS)
+    if presets[0] != "full":
+        presets = ["full", *[p for p in presets if p != "full"]]
     results = []
-    for name in args.preset or PRESETS:
-        config = DuetConfig.from_preset(name)
-        if config.query == "salient":  # no question parsing in a synthetic benchmark: the released-code queries
-            config = DuetConfig(**{**config.to_dict(), "query": "instruction"})
-        duet.apply(model, config)
-
-        def prefill() -> object:
-            with torch.no_grad():
-                return model(input_ids=ids, images=images, use_cache=True)
-
-        def train_step() -> torch.Tensor:
-            loss = model(input_ids=ids, images=images, labels=labels).loss
-            loss.backward()
-            model.zero_grad(set_to_none=True)
-            return loss
-
-        def forward_only() -> torch.Tensor:
-            return model(input_ids=ids, images=images, labels=labels).loss
-
-        kv = _kv_bytes(prefill().cache)
-        model.train()
-        saved = _saved_activation_bytes(forward_only)
-        train_s = _median_time(train_step, args.repeats, sync)
-        model.eval()
-        prefill_s = _median_time(prefill, args.repeats, sync)
-        preset = duet.get_preset(name)
-        results.append(
-            Measurement(
-                preset=name,
-                budget=layer_averaged_budget(config, args.layers, preset.patches_per_image),
-                predicted=predicted_speedup(config, shape, preset.patches_per_image, text_tokens=len(ids[0]) - 1),
-                prefill_s=prefill_s,
-                train_s=train_s,
-                kv_bytes=kv,
-                saved_bytes=saved,
-            )
-        )
-        print(f"measured {name}", flush=True)
-
-    base = results[0]
+    for preset in presets:
+        results.append(measure(workload, preset, args, flops_shape))
+        print(f"measured {preset}", file=sys.stderr, flush=True)
+    batches = [str(b) for b in args.batches]
+    settings = {
+        "machine": machine(), "host": args.host, "layers": args.layers, "hidden": args.hidden, "intermediate": args.intermediate, "heads": args.heads,
+        "kv_heads": args.kv_heads, "text_tokens": args.text_tokens, "batches": args.batches,
+        "train_batch": args.train_batch, "decode_steps": args.decode_steps, "warmup": args.warmup,
+        "repeats": args.repeats, "device": args.device, "dtype": args.dtype, "attn": args.attn,
+    }  # fmt: skip
     print(
-        f"\nbench_duet: {args.layers} layers, hidden {args.hidden}, batch {args.batch}, {args.device} {args.dtype}, "
-        f"{args.attn}, median of {args.repeats}"
+        f"\nbench_duet ({args.host} host): {machine()}\n{args.layers} layers x {args.hidden} wide "
+        f"({args.heads} heads), {args.text_tokens} text tokens, {args.dtype}, {args.attn}; "
+        f"median of {args.repeats} after {args.warmup} warm-up\n"
     )
-    header = f"{'preset':<15}{'avg vis tok':>12}{'FLOPs speedup':>15}{'prefill x':>11}{'train step x':>14}{'KV cache':>10}{'activations':>13}"
-    print(header)
-    for r in results:
-        print(
-            f"{r.preset:<15}{r.budget:>12.2f}{r.predicted:>14.2f}x{base.prefill_s / r.prefill_s:>10.2f}x"
-            f"{base.train_s / r.train_s:>13.2f}x{r.kv_bytes / base.kv_bytes:>10.2f}{r.saved_bytes / base.saved_bytes:>13.2f}"
-        )
-    print("x = speedup over full (higher is better); KV cache and activations = fraction of full (lower is better)")
+    print(markdown_table(results, batches))
+    print("\nspeedups: higher is faster; memory and KV cache: fraction of full; (±x%) = half the spread of the timings\n")
+    print(format_checks(target_checks(results, batches)))
+    print("\n" + scoring_memory_line())
+    write_outputs(results, settings, batches, args.json, args.markdown, args.plot)
 
 
 if __name__ == "__main__":

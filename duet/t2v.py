@@ -38,8 +38,9 @@ def score_visual_tokens(
     the queries' indices in the key sequence; ``query_valid`` (B, Q) / ``key_valid`` (B, L) mask padding. Each
     head's row is an fp32 softmax of ``q·kᵀ·scaling`` over keys that are valid and causal (key index ≤ query
     position). KV heads are shared by consecutive query heads (GQA, transformers' ``repeat_kv`` layout). Returns
-    (B, L) float32; a sample with no valid query gets all zeros rather than NaN. Peak extra memory is
-    ``B·Hq·Q_chunk·L`` fp32 values, ``Q_chunk`` chosen so that this stays under ``chunk_elements``.
+    (B, L) float32; a sample with no valid query gets all zeros rather than NaN. Peak extra memory is two
+    ``B·Hq·Q_chunk·L`` fp32 tensors (logits, probabilities), ``Q_chunk`` chosen so that one stays under
+    ``chunk_elements``.
     """
     batch, q_heads, num_queries, head_dim = queries.shape
     kv_heads, length = keys.shape[1], keys.shape[2]
@@ -54,13 +55,15 @@ def score_visual_tokens(
         for start in range(0, num_queries, chunk):
             rows = slice(start, start + chunk)
             grouped = queries[:, :, rows].float().reshape(batch, kv_heads, group, -1, head_dim)
-            logits = torch.einsum("bhgqd,bhkd->bhgqk", grouped, keys32) * scaling  # (B, Hkv, G, Qc, L)
+            logits = torch.einsum("bhgqd,bhkd->bhgqk", grouped, keys32).mul_(scaling)  # (B, Hkv, G, Qc, L)
             allowed = key_valid[:, None, :] & (key_index[None, None, :] <= query_positions[:, rows, None])
             allowed = (allowed & query_valid[:, rows, None])[:, None, None]  # (B, 1, 1, Qc, L)
-            logits = logits.masked_fill(~allowed, torch.finfo(torch.float32).min)
-            # A fully masked row becomes uniform after softmax; multiplying by the mask zeroes it instead.
-            probs = logits.softmax(dim=-1) * allowed
-            total += probs.mean(dim=(1, 2)).sum(dim=1)
+            # Masked keys get exp(min - max) = 0 exactly; a row with no allowed key (an invalid query) would come
+            # out uniform, so its per-query result is zeroed instead. In place: the logits are this chunk's own.
+            probs = logits.masked_fill_(~allowed, torch.finfo(torch.float32).min).softmax(dim=-1)
+            per_query = probs.mean(dim=(1, 2)) * allowed.any(dim=-1)[:, 0, 0, :, None]
+            total += per_query.sum(dim=1)
+            del logits, probs  # before the next chunk's logits exist, so at most two chunk tensors are alive
         n_queries = query_valid.sum(dim=1, keepdim=True).clamp(min=1).float()
         return total / n_queries
 
