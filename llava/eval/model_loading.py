@@ -4,7 +4,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-from transformers import CLIPImageProcessor, PreTrainedTokenizerBase
+from transformers import CLIPImageProcessorPil, PreTrainedTokenizerBase
 
 from duet.budget import visual_tokens_per_layer
 from duet.config import DuetConfig
@@ -21,7 +21,7 @@ class EvalModel:
 
     tokenizer: PreTrainedTokenizerBase
     model: LlavaLlamaForCausalLM
-    image_processor: CLIPImageProcessor
+    image_processor: CLIPImageProcessorPil
     context_len: int
     name: str
     preset: str | None = field(default=None)

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
-from transformers import CLIPImageProcessor, PreTrainedTokenizerBase
+from transformers import CLIPImageProcessorPil, PreTrainedTokenizerBase
 
 from duet.config import DuetConfig
 from llava.eval.answer_records import (
@@ -71,7 +71,7 @@ class QuestionDataset(Dataset):
         questions: Sequence[dict],
         image_folder: str,
         tokenizer: PreTrainedTokenizerBase,
-        image_processor: CLIPImageProcessor,
+        image_processor: CLIPImageProcessorPil,
         model_config: object,
         conv_mode: str,
         with_query_mask: bool,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import CLIPImageProcessor
+from transformers import CLIPImageProcessorPil
 
 from llava.video.frames import Backend, read_video_frames
 
@@ -87,9 +87,9 @@ class LanguageBindVideoProcessor:
     __call__ = preprocess
 
 
-def languagebind_image_processor(image_size: int = 224) -> CLIPImageProcessor:
+def languagebind_image_processor(image_size: int = 224) -> CLIPImageProcessorPil:
     """LanguageBind_Image's transform as a CLIP processor: short side `image_size` (bicubic), centre crop, CLIP norm."""
-    return CLIPImageProcessor(
+    return CLIPImageProcessorPil(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
         resample=3,  # PIL bicubic, torchvision's `InterpolationMode.BICUBIC` in LanguageBind's transform
@@ -109,11 +109,11 @@ class VideoLlavaProcessors(dict):
     (`processor['video']`); attribute access (`.image`, `.video`) is offered as well.
     """
 
-    def __init__(self, image: CLIPImageProcessor | None, video: LanguageBindVideoProcessor | None) -> None:
+    def __init__(self, image: CLIPImageProcessorPil | None, video: LanguageBindVideoProcessor | None) -> None:
         super().__init__(image=image, video=video)
 
     @property
-    def image(self) -> CLIPImageProcessor | None:
+    def image(self) -> CLIPImageProcessorPil | None:
         return self["image"]
 
     @property
