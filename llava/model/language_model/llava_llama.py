@@ -51,9 +51,12 @@ class LlavaLlamaForCausalLM(LlamaForCausalLM):
     config_class = LlavaConfig
     base_model_prefix = "model"
 
+    model_class: type[LlavaLlamaModel] = LlavaLlamaModel
+    """The decoder-plus-vision module; Video-LLaVA's host swaps in one with two towers."""
+
     def __init__(self, config: LlavaConfig) -> None:
         LlamaPreTrainedModel.__init__(self, config)
-        self.model = LlavaLlamaModel(config)
+        self.model = self.model_class(config)
         self.vocab_size = config.vocab_size
         self.lm_head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()

@@ -23,7 +23,6 @@ from typing import Literal
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
-from transformers.models.llama.modeling_llama import LlamaPreTrainedModel
 
 from llava.model.configuration_video_llava import VIDEO_LLAVA_MODEL_TYPE, VideoLlavaLlamaConfig
 from llava.model.language_model.llava_llama import LlavaLlamaForCausalLM
@@ -133,13 +132,7 @@ class VideoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
 
     config: VideoLlavaLlamaConfig
     config_class = VideoLlavaLlamaConfig
-
-    def __init__(self, config: VideoLlavaLlamaConfig) -> None:
-        LlamaPreTrainedModel.__init__(self, config)
-        self.model = VideoLlavaLlamaModel(config)
-        self.vocab_size = config.vocab_size
-        self.lm_head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.post_init()
+    model_class = VideoLlavaLlamaModel
 
     # ------------------------------------------------------------------ components
     def get_model(self) -> VideoLlavaLlamaModel:
