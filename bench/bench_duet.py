@@ -5,7 +5,8 @@ prefill at batch 1 and 8, a training step (forward + backward), decode steps, pe
 training step, and the KV cache, next to the FLOPs-predicted prefill speedup. Each timing is the median of
 ``--repeats`` runs after ``--warmup`` untimed ones; the spread is (max − min) / median.
 
-    python bench/bench_duet.py                                   # CPU defaults: 32 layers x 512 wide, every preset
+    python bench/bench_duet.py                                   # CPU defaults: 32 layers x 512 wide (~9 min)
+    python bench/bench_duet.py --all                             # and every peer at 192 / 128 / 64 too
     python bench/bench_duet.py --host hf                          # transformers' LlavaForConditionalGeneration
     python bench/bench_duet.py --json out.json --markdown out.md --plot out.png
     python bench/bench_duet.py --device cuda --dtype bfloat16 --hidden 4096 --intermediate 11008 --heads 32 \\
@@ -38,6 +39,8 @@ PRESETS = (
     "pdrop:192", "pdrop:128", "pdrop:64",
     "fastv:192", "fastv:128", "fastv:64",
 )  # fmt: skip
+DEFAULT_PRESETS = ("full", "llava-1.5:192", "llava-1.5:128", "llava-1.5:64", "visionzip:64", "pdrop:64", "fastv:64")
+"""Every DUET preset and each peer at the hardest budget: about 9 minutes on 2 idle CPU cores (`--all`: 20)."""
 PATCHES = 576
 
 
@@ -58,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--attn", default="sdpa", help="sdpa, eager or flash_attention_2")
-    parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(PRESETS)}")
+    parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(DEFAULT_PRESETS)}")
+    parser.add_argument("--all", action="store_true", help=f"every preset: {', '.join(PRESETS)}")
     parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--markdown", help="write the table and the target checks as markdown here")
     parser.add_argument("--plot", help="write a PNG of speedup against visual tokens here")
@@ -157,7 +161,7 @@ def main() -> None:
         for preset in args.profile:
             print(profile_prefill(workload, preset, args))
         return
-    presets = args.preset or list(PRESETS)
+    presets = args.preset or list(PRESETS if args.all else DEFAULT_PRESETS)
     if presets[0] != "full":
         presets = ["full", *[p for p in presets if p != "full"]]
     results = []
