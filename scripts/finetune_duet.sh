@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # DUET-VLM training: a complete CPU demo with no arguments, or LLaVA-1.5-7B finetuning under DUET on GPUs.
 #
-# DEMO (no MODEL set) — about 5 minutes on 2 CPU cores (4m49s measured, idle machine), less on a GPU:
-#     bash scripts/finetune_duet.sh                 # DUET 192 (67 % fewer visual tokens)
-#     PRESET=64 bash scripts/finetune_duet.sh       # DUET 64  (89 % fewer); 128 (78 %) also works, as do 67/78/89
-#   1. builds a tiny random Vicuna-like LLM and CLIP tower from configs/tiny/ under $OUTPUT/base;
-#   2. draws (or reuses) the synthetic shape dataset in playground/data/demo (see playground/data/README.md);
-#   3. pretrains the projector (LLaVA stage 1: --version plain --tune_mm_mlp_adapter True);
-#   4. finetunes twice from that projector with the same data and steps (LLaVA stage 2: --version v1): a
-#      baseline with all 256 visual tokens, and one with DUET at the demo-scale preset (llava/demo/presets.py);
-#   5. evaluates both on held-out images and prints accuracy per question type next to chance and a
-#      shuffled-image control, with each finetune's wall time and the speed ratio.
-#   Knobs (environment, defaults): OUTPUT (checkpoints/demo), DATA_DIR (playground/data/demo), PRESET (192),
-#   SEED (0), TRAIN_IMAGES (3000), EVAL_IMAGES (100), PRETRAIN_STEPS (30), FINETUNE_STEPS (400), BATCH_SIZE (8),
-#   PRETRAIN_LR (1e-3, cosine), FINETUNE_LR (1e-3, constant after warmup: the tiny model starts reading the image
-#   only after ~250 steps at full learning rate; with a cosine decay over 300 steps it never left the text prior).
+# DEMO (no MODEL set): the paper's claim in miniature, in under 8 minutes on an idle 2-core CPU, less on a GPU:
+#     bash scripts/finetune_duet.sh                 # baseline vs DUET 192 (67 % fewer tokens) and DUET 64 (89 %)
+#     PRESET=64 bash scripts/finetune_duet.sh       # the same runs, DUET 64 as the headline (`duet` in results.json)
+#     SEEDS=0,1,2 bash scripts/finetune_duet.sh     # every number as mean ± sd over three seeds
+#   For each seed, under $OUTPUT/seed-<seed>/:
+#   1. builds a tiny random Vicuna-like LLM and CLIP tower from configs/tiny/ (base/);
+#   2. pretrains the CLIP tower on synthetic shapes (llava/demo/tower.py), so that its features name what a patch
+#      shows and its CLS attention, which V2V ranks patches by, falls on the objects, as CLIP's own pretraining
+#      does for the real tower; cached in $TOWER_CACHE, so a second run skips it;
+#   3. draws (or reuses) the synthetic shape dataset in $DATA_DIR/seed-<seed> (see playground/data/README.md);
+#   4. pretrains the projector (LLaVA stage 1: --version plain --tune_mm_mlp_adapter True);
+#   5. finetunes from that projector with the same data and steps (LLaVA stage 2: --version v1): a baseline
+#      with all 256 visual tokens, then DUET 192 and DUET 64 at demo scale (llava/demo/presets.py);
+#   6. evaluates every model on held-out images, with its own and with shuffled images.
+#   Then one table (accuracy per question type, share of the baseline kept, train-loop time and speed-up, the
+#   paper's numbers alongside, chance and shuffled controls), $OUTPUT/results.json, and pictures in $OUTPUT:
+#   trace-duet-*.png (patches kept by V2V and each T2V stage, as `duet show` draws them), accuracy.png, loss.png.
+#   Knobs (environment, defaults): OUTPUT (checkpoints/demo), DATA_DIR (playground/data/demo), TOWER_CACHE
+#   (checkpoints/towers), PRESET (192; 128 adds a row), SEED (0) or SEEDS (comma-separated), TRAIN_IMAGES (6000),
+#   EVAL_IMAGES (250), TOWER_STEPS (600), TOWER_SCENES (2048), PRETRAIN_STEPS (30), FINETUNE_STEPS (400),
+#   BATCH_SIZE (16), PRETRAIN_LR (1e-3, cosine), FINETUNE_LR (1.5e-3: warmup, constant, then a linear decay over
+#   the last 2/7 of the steps; a constant rate left the final checkpoint up to 0.1 off its neighbours).
 #
 # PAPER SETTING (MODEL set) — LLaVA-1.5's finetune recipe (ZeRO-3, lr 2e-5 cosine, global batch 128, 1 epoch, bf16,
 # activation checkpointing, pad, group_by_modality_length) under the DUET preset llava-1.5:$PRESET, via deepspeed:
@@ -50,69 +58,88 @@ now_ms() { date +%s%3N; }
 seconds_since() { local start=$1; local ms=$(( $(now_ms) - start )); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
 
 # ----------------------------------------------------------------------------------------------------------- demo
-run_demo() {
-  local output="${OUTPUT:-checkpoints/demo}" data="${DATA_DIR:-playground/data/demo}"
-  local batch="${BATCH_SIZE:-8}"
-  local started; started=$(now_ms)
-  mkdir -p "$output"
-
-  banner "1/6 tiny base models (configs/tiny) -> $output/base"
-  python -m llava.demo.base_models --out "$output/base" --image_size 224 --seed "$SEED"
-  local llm="$output/base/tiny-vicuna" clip="$output/base/tiny-clip-224"  # save_tiny_base_models' folder names
-  if [[ ! -d "$llm" || ! -d "$clip" ]]; then
-    echo "error: expected $llm and $clip after building the base models." >&2
-    exit 1
+quiet_demo_environment() {
+  # Messages a demo user cannot act on: transformers' notices (no torchvision, LLaMA weights into LLaVA), its
+  # weight-loading bars, DeepSpeed's "no GPU found" on a CPU machine. Errors still print.
+  export TRANSFORMERS_VERBOSITY="${TRANSFORMERS_VERBOSITY:-error}" HF_HUB_DISABLE_PROGRESS_BARS=1
+  if [[ -z "${DS_ACCELERATOR:-}" ]] && ! { nvidia-smi -L || rocm-smi; } >/dev/null 2>&1; then
+    export DS_ACCELERATOR=cpu
   fi
+}
 
-  banner "2/6 synthetic shape data -> $data"
-  python -m llava.demo.make_data --out "$data" --seed "$SEED" \
-    --train_images "${TRAIN_IMAGES:-3000}" --eval_images "${EVAL_IMAGES:-100}" --turns 4 --text_only_fraction 0.1
+# train.py as LLaVA runs it; the Trainer's per-log loss dicts (kept in trainer_state.json, drawn in loss.png)
+# are left out of the terminal so that each stage shows one progress bar.
+demo_train() { python llava/train/train.py "$@" | sed -u "/^{'/d"; }
+
+run_demo_seed() {
+  local seed=$1 output=$2 data="$3/seed-$1" run
+  local out="$output/seed-$seed" batch="${BATCH_SIZE:-16}" steps="${FINETUNE_STEPS:-400}"
+  mkdir -p "$out"
+
+  banner "seed $seed: 1/6 tiny base models (configs/tiny) -> $out/base"
+  python -m llava.demo.base_models --out "$out/base" --image_size 224 --seed "$seed"
+  local llm="$out/base/tiny-vicuna" cache="${TOWER_CACHE:-checkpoints/towers}" tower
+
+  banner "seed $seed: 2/6 pretrain the CLIP tower on shapes, as CLIP is pretrained (cached in $cache)"
+  tower="$(python -m llava.demo.tower --base "$out/base/tiny-clip-224" --cache "$cache" --seed "$seed" \
+    --steps "${TOWER_STEPS:-600}" --train_scenes "${TOWER_SCENES:-2048}")"
+
+  banner "seed $seed: 3/6 synthetic shape data -> $data"
+  python -m llava.demo.make_data --out "$data" --seed "$seed" \
+    --train_images "${TRAIN_IMAGES:-6000}" --eval_images "${EVAL_IMAGES:-250}" --turns 4 --text_only_fraction 0.1
 
   local common=(
-    --model_name_or_path "$llm" --vision_tower "$clip" --image_folder "$data"
+    --model_name_or_path "$llm" --vision_tower "$tower" --image_folder "$data"
     --mm_vision_select_layer -2 --mm_projector_type mlp2x_gelu
     --mm_use_im_start_end False --mm_use_im_patch_token False
     --per_device_train_batch_size "$batch" --gradient_accumulation_steps 1
-    --warmup_ratio 0.03 --weight_decay 0.
-    --model_max_length 512 --logging_steps 20 --save_strategy no --report_to none
-    --dataloader_num_workers 0 --seed "$SEED"
+    --warmup_steps 0.03 --weight_decay 0.
+    --model_max_length 512 --logging_steps 10 --save_strategy no --report_to none
+    --dataloader_num_workers 0 --dataloader_pin_memory False --disable_tqdm False --seed "$seed"
   )
 
-  banner "3/6 pretrain the projector (stage 1: plain captions, projector only)"
-  python llava/train/train.py "${common[@]}" --version plain --tune_mm_mlp_adapter True \
+  banner "seed $seed: 4/6 pretrain the projector (stage 1: plain captions, projector only)"
+  demo_train "${common[@]}" --version plain --tune_mm_mlp_adapter True \
     --data_path "$data/pretrain.json" --max_steps "${PRETRAIN_STEPS:-30}" --lr_scheduler_type cosine \
-    --learning_rate "${PRETRAIN_LR:-1e-3}" --output_dir "$output/pretrain"
+    --learning_rate "${PRETRAIN_LR:-1e-3}" --output_dir "$out/pretrain"
 
   local finetune=(
-    "${common[@]}" --version v1 --pretrain_mm_mlp_adapter "$output/pretrain/mm_projector.bin"
+    "${common[@]}" --version v1 --pretrain_mm_mlp_adapter "$out/pretrain/mm_projector.bin"
     --data_path "$data/instruct.json" --image_aspect_ratio pad --group_by_modality_length True
-    --max_steps "${FINETUNE_STEPS:-400}" --learning_rate "${FINETUNE_LR:-1e-3}" --lr_scheduler_type constant_with_warmup
+    --max_steps "$steps" --learning_rate "${FINETUNE_LR:-1.5e-3}" --lr_scheduler_type warmup_stable_decay
+    --lr_scheduler_kwargs "{\"num_decay_steps\": $(( steps * 2 / 7 ))}"
   )
-  local label baseline_label="baseline: all 256 visual tokens"
-  label="$(python -m llava.demo.presets --describe "$PRESET")"
-  local duet_flags; read -r -a duet_flags <<<"$(python -m llava.demo.presets --train_flags "$PRESET")"
+  banner "seed $seed: 5/6 finetune (stage 2) the baseline with all 256 visual tokens"
+  demo_train "${finetune[@]}" --output_dir "$out/finetune-baseline"
+  local checkpoints=("$out/finetune-baseline") duet_flags
+  for run in "${DEMO_RUNS[@]}"; do
+    banner "seed $seed: 5/6 finetune (stage 2) with $(python -m llava.demo.presets --describe "$run")"
+    read -r -a duet_flags <<<"$(python -m llava.demo.presets --train_flags "$run")"
+    demo_train "${finetune[@]}" "${duet_flags[@]}" --output_dir "$out/finetune-duet-$run"
+    checkpoints+=("$out/finetune-duet-$run")
+  done
 
-  banner "4/6 finetune the baseline (stage 2: all 256 visual tokens)"
-  local t0; t0=$(now_ms)
-  python llava/train/train.py "${finetune[@]}" --output_dir "$output/finetune-baseline"
-  local baseline_seconds; baseline_seconds=$(seconds_since "$t0")
+  banner "seed $seed: 6/6 evaluate on held-out images (own images, then shuffled images)"
+  local evaluate=(-m llava.demo.evaluate --question-file "$data/eval.jsonl" --image-folder "$data" --seed "$seed")
+  for run in "${checkpoints[@]}"; do evaluate+=(--model-path "$run"); done
+  python "${evaluate[@]}" --results-dir "$out"
+}
 
-  banner "5/6 finetune with $label"
-  t0=$(now_ms)
-  python llava/train/train.py "${finetune[@]}" "${duet_flags[@]}" --output_dir "$output/finetune-duet-$PRESET"
-  local duet_seconds; duet_seconds=$(seconds_since "$t0")
-
-  banner "6/6 evaluate on held-out images (own images, then shuffled images)"
-  local evaluate=(-m llava.demo.evaluate --question-file "$data/eval.jsonl" --image-folder "$data" --seed "$SEED")
-  python "${evaluate[@]}" --model-path "$output/finetune-baseline" --duet none \
-    --results-file "$output/eval-baseline.json" --answers-file "$output/answers-baseline.jsonl"
-  python "${evaluate[@]}" --model-path "$output/finetune-duet-$PRESET" --duet checkpoint \
-    --results-file "$output/eval-duet-$PRESET.json" --answers-file "$output/answers-duet-$PRESET.jsonl"
-
-  banner "results (seed $SEED, $(seconds_since "$started") s in total)"
-  python -m llava.demo.report --out "$output/results-duet-$PRESET.txt" \
-    --run "$baseline_label=$output/eval-baseline.json" --wall "$baseline_label=$baseline_seconds" \
-    --run "$label=$output/eval-duet-$PRESET.json" --wall "$label=$duet_seconds"
+run_demo() {
+  local output="${OUTPUT:-checkpoints/demo}" data_root="${DATA_DIR:-playground/data/demo}" seed
+  local started; started=$(now_ms)
+  local seeds; IFS=',' read -r -a seeds <<<"${SEEDS:-${SEED:-0}}"
+  # DUET 192 and 64 always (the paper's lightest and heaviest settings), and the chosen preset if it is another.
+  DEMO_RUNS=(192 64)
+  [[ "$PRESET" != 192 && "$PRESET" != 64 ]] && DEMO_RUNS=(192 "$PRESET" 64)
+  quiet_demo_environment
+  mkdir -p "$output"
+  for seed in "${seeds[@]}"; do
+    run_demo_seed "$seed" "$output" "$data_root"
+  done
+  banner "results (${#seeds[@]} seed(s), $(seconds_since "$started") s in total)"
+  python -m llava.demo.results --output "$output" --seeds "$(IFS=,; echo "${seeds[*]}")" --preset "$PRESET" \
+    --wall-seconds "$(seconds_since "$started")"
 }
 
 # ----------------------------------------------------------------------------------------------- paper setting

@@ -1,8 +1,9 @@
 """Held-out accuracy of a demo checkpoint, with the two controls that show whether it reads the image.
 
-    python -m llava.demo.evaluate --model-path checkpoints/demo/finetune-duet \\
-        --question-file playground/data/demo/eval.jsonl --image-folder playground/data/demo \\
-        [--duet checkpoint|none|192|128|64|llava-1.5:64 ...] --results-file results.json [--answers-file a.jsonl]
+    python -m llava.demo.evaluate --model-path checkpoints/demo/seed-0/finetune-baseline \\
+        --model-path checkpoints/demo/seed-0/finetune-duet-192 \\
+        --question-file playground/data/demo/seed-0/eval.jsonl --image-folder playground/data/demo/seed-0 \\
+        [--duet checkpoint|none|192|128|64|llava-1.5:64 ...] --results-dir checkpoints/demo/seed-0
 
 The questions are answered twice with greedy, batched (left-padded) generation, LLaVA's `vicuna_v1` prompt and
 `model_vqa_loader`'s "<image>\\n<question>" layout: once with each question's own image and once with the images
@@ -12,7 +13,9 @@ the normalised first word (`llava.demo.scoring`), per question type and overall.
 
 `--duet checkpoint` (the default) evaluates under whatever DUET setting the checkpoint was trained with, `none`
 without compression, and a preset name under that setting (inference-only compression for a model trained
-without it).
+without it). Several `--model-path`s are evaluated in one process (loading the libraries once); each writes
+`eval-<name>.json` and `answers-<name>.jsonl` into `--results-dir`, where `<name>` is the checkpoint folder's name
+without its `finetune-` prefix (`finetune-duet-192` -> `eval-duet-192.json`).
 """
 
 import argparse
@@ -127,22 +130,31 @@ def duet_override(spec: str) -> DuetConfig | str | None:
         return spec  # a `duet.presets` name; `duet.resolve` rejects unknown ones with the list of valid names
 
 
-def evaluate(args: argparse.Namespace) -> dict:
+def run_name(model_path: str | Path) -> str:
+    """The short name of a demo checkpoint folder: `finetune-duet-192` -> `duet-192`."""
+    name = Path(model_path).name
+    return name.removeprefix("finetune-") or name
+
+
+def evaluate(args: argparse.Namespace, model_path: str) -> dict:
     """Answer every question with its own and with shuffled images; return the results dict (also written)."""
     tokenizer, model, image_processor, _ = load_pretrained_model(
-        args.model_path, args.model_base, vision_tower=args.vision_tower, duet=duet_override(args.duet)
+        model_path, args.model_base, vision_tower=args.vision_tower, duet=duet_override(args.duet)
     )
     questions = load_questions(args.question_file)
     own = [q["image"] for q in questions]
     mapping = shuffled_image_map(own, args.seed)
     started = time.perf_counter()
     common = (model, tokenizer, image_processor, questions, args.image_folder)
-    answers = generate_answers(*common, own, args.batch_size, args.max_new_tokens, "eval (own images)")
+    name = run_name(model_path)
+    answers = generate_answers(*common, own, args.batch_size, args.max_new_tokens, f"eval {name}")
     shuffled = generate_answers(
-        *common, [mapping[i] for i in own], args.batch_size, args.max_new_tokens, "eval (shuffled images)"
+        *common, [mapping[i] for i in own], args.batch_size, args.max_new_tokens, f"eval {name}, shuffled images"
     )
     results = {
-        "model_path": str(args.model_path),
+        "model_path": str(model_path),
+        "question_file": str(args.question_file),
+        "image_folder": str(args.image_folder),
         "duet": model.duet.to_dict() if model.duet is not None else None,
         "questions": len(questions),
         "images": len(set(own)),
@@ -151,21 +163,21 @@ def evaluate(args: argparse.Namespace) -> dict:
         "chance": chance(questions),
         "eval_seconds": time.perf_counter() - started,
     }
-    if args.answers_file:
-        rows = [
-            {"question_id": q["question_id"], "prompt": q["text"], "text": a, "shuffled_text": s, "answer": q["answer"],
-             "category": q["category"], "model_id": Path(args.model_path).name}
-            for q, a, s in zip(questions, answers, shuffled, strict=True)
-        ]  # fmt: skip
-        Path(args.answers_file).write_text("".join(json.dumps(row) + "\n" for row in rows))
-    if args.results_file:
-        Path(args.results_file).write_text(json.dumps(results, indent=1))
+    rows = [
+        {"question_id": q["question_id"], "prompt": q["text"], "text": a, "shuffled_text": s, "answer": q["answer"],
+         "category": q["category"], "model_id": Path(model_path).name}
+        for q, a, s in zip(questions, answers, shuffled, strict=True)
+    ]  # fmt: skip
+    out = Path(args.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"answers-{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (out / f"eval-{name}.json").write_text(json.dumps(results, indent=1))
     return results
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Demo held-out accuracy, with chance and shuffled-image controls.")
-    parser.add_argument("--model-path", required=True)
+    parser.add_argument("--model-path", action="append", required=True, help="a checkpoint; repeat for several")
     parser.add_argument("--model-base", default=None, help="base LLM, for projector-only or LoRA checkpoints")
     parser.add_argument("--vision-tower", default=None, help="load the CLIP tower from here instead of config.json")
     parser.add_argument("--question-file", required=True)
@@ -178,15 +190,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--max-new-tokens", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="seed of the image shuffle")
-    parser.add_argument("--results-file", default=None)
-    parser.add_argument("--answers-file", default=None)
+    parser.add_argument("--results-dir", required=True, help="receives eval-<name>.json and answers-<name>.jsonl")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    results = evaluate(parse_args(argv))
-    summary = ", ".join(f"{k} {v:.3f}" for k, v in results["accuracy"].items())
-    print(f"[evaluate] {results['model_path']} (DUET {'on' if results['duet'] else 'off'}): {summary}")
+    args = parse_args(argv)
+    names = [run_name(path) for path in args.model_path]
+    if len(set(names)) != len(names):
+        raise SystemExit(
+            f"error: --model-path folders must have distinct names (got {names}); their results share --results-dir."
+        )
+    for path in args.model_path:
+        results = evaluate(args, path)
+        summary = ", ".join(f"{k} {v:.3f}" for k, v in results["accuracy"].items())
+        print(f"[evaluate] {run_name(path)} (DUET {'on' if results['duet'] else 'off'}): {summary}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from llava.demo.questions import (
 )
 from llava.demo.scenes import Scene, render_scene, sample_scene
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bumped whenever the generator's output changes, so stale data on disk is regenerated instead of reused."""
 
 

@@ -1,137 +1,92 @@
-"""The demo's final table: held-out accuracy of each run next to chance and its shuffled-image control.
+"""The demo's results table, from the `results.json` dict that `llava.demo.results` builds.
 
-    python -m llava.demo.report --run "baseline=eval-baseline.json" --run "DUET 192=eval-duet-192.json" \\
-        --wall baseline=151.2 --wall "DUET 192=97.0"
-
-Each `--run LABEL=FILE` is a results file of `llava.demo.evaluate`; its accuracy row is followed by the same
-model's row with shuffled images, so a reader sees at a glance whether the model reads the picture. Chance comes
-from the first results file (all runs share the question file). Below the accuracies, each run's training time:
-the training loop as the Trainer measured it (`train_runtime` in the checkpoint's `trainer_state.json`) and, when
-`--wall LABEL=SECONDS` is given, the whole training process (start-up, data check and saving included); the
-first run's times divided by each other run's are the measured speed-ups.
+One row per trained model (baseline, then each DUET preset): held-out accuracy per question type and overall, the
+share of the baseline's accuracy it keeps, the training loop's time (`train_runtime` of the Trainer) and speed-up,
+and, next to the demo's own numbers, the paper's for the same preset (LLaVA-1.5-7B trained under DUET, paper.md
+§3.2). Below, the controls that show the models read the image: chance (a uniform guess per question type) and
+every model again with the images shuffled among the questions. With several seeds a cell reads "mean±sd".
 """
 
-import argparse
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-COLUMN_WIDTH = 8
+CELL = 7
 
 
-@dataclass(frozen=True)
-class Run:
-    """One evaluated checkpoint: its label, `evaluate.py` results, and its training times (None if unknown)."""
-
-    label: str
-    results: dict
-    loop_seconds: float | None
-    steps: int | None
-    wall_seconds: float | None
+def _number(value: float | None, sd: float | None, digits: int, width: int, suffix: str = "") -> str:
+    if value is None:
+        return f"{'?':>{width}}"
+    text = f"{value:.{digits}f}{suffix}" if sd is None else f"{value:.{digits}f}±{sd:.{digits}f}{suffix}"
+    return f"{text:>{width}}"
 
 
-def _pair(text: str) -> tuple[str, str]:
-    label, sep, value = text.rpartition("=")
-    if not sep or not label:
-        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, got {text!r}")
-    return label, value
+def _sd(row: dict, key: str, category: str | None = None) -> float | None:
+    sd = row.get("sd")
+    if not sd:
+        return None
+    return sd[key][category] if category else sd[key]
 
 
-def trainer_times(checkpoint: str | Path) -> tuple[float | None, int | None]:
-    """(`train_runtime` seconds, optimizer steps) from a checkpoint's `trainer_state.json`, or (None, None)."""
-    path = Path(checkpoint) / "trainer_state.json"
-    if not path.is_file():
-        return None, None
-    state = json.loads(path.read_text())
-    runtime = next((e["train_runtime"] for e in state.get("log_history", []) if "train_runtime" in e), None)
-    return runtime, state.get("global_step")
+def _accuracy_cells(row: dict, categories: Sequence[str], width: int) -> str:
+    cells = [_number(row["per_type"].get(c), _sd(row, "per_type", c), 3, width) for c in categories]
+    return "".join(cells) + _number(row["overall"], _sd(row, "overall"), 3, width + 1)
 
 
-def _row(label: str, scores: dict[str, float], columns: Sequence[str], width: int) -> str:
-    cells = "".join(f"{scores[c]:>{COLUMN_WIDTH}.3f}" if c in scores else " " * COLUMN_WIDTH for c in columns)
-    return f"{label:<{width}}{cells}"
-
-
-def _accuracy_lines(runs: Sequence[Run]) -> list[str]:
-    first = runs[0].results
-    columns = list(first["chance"])
-    chance_label = "chance (uniform guess per question type)"
-    width = max(len(chance_label), *(len(r.label) for r in runs)) + 2
-    header = f"{'':<{width}}" + "".join(f"{c:>{COLUMN_WIDTH}}" for c in columns)
+def format_report(results: dict) -> str:
+    """The table as text (see the module docstring)."""
+    runs: list[str] = results["runs"]
+    categories = list(results["chance"]["per_type"])
+    several = len(results["seeds"]) > 1
+    width = CELL + (6 if several else 0)
+    label_width = max(len(results[run]["label"]) for run in runs) + 2
+    seeds = ", ".join(map(str, results["seeds"]))
+    header = f"{'':<{label_width}}" + "".join(f"{c:>{width}}" for c in categories) + f"{'overall':>{width + 1}}"
+    wide = 8 + (6 if several else 0)
+    header += f"{'kept':>{wide}}{'paper':>8}{'train loop':>{wide + 5}}{'speed-up':>{wide + 1}}{'paper':>8}"
     lines = [
-        f"Held-out accuracy: {first['questions']} questions on {first['images']} unseen images "
-        "(exact match of the first word, greedy decoding)",
+        f"DUET-VLM demo (seed{'s' if several else ''} {seeds}): held-out accuracy on {results['questions']} questions "
+        f"about {results['images']} unseen images",
+        "(exact match of the one-word answer, greedy decoding; 'kept' = share of the baseline's overall accuracy;",
+        " paper = LLaVA-1.5-7B trained under the same preset: accuracy kept, and training-time speed-up)",
         "",
         header,
         "-" * len(header),
-        _row(chance_label, first["chance"], columns, width),
     ]
+    paper = results.get("paper", {})
     for run in runs:
-        lines.append(_row(run.label, run.results["accuracy"], columns, width))
-        lines.append(_row("  same model, images shuffled", run.results["shuffled"], columns, width))
-    return lines
-
-
-def _short(label: str) -> str:
-    """A label up to its first colon ("DUET 192: 67% fewer ..." -> "DUET 192")."""
-    return label.split(":")[0]
-
-
-def _time_lines(runs: Sequence[Run]) -> list[str]:
-    width = max(len(r.label) for r in runs) + 2
-    lines = [
-        "",
-        "training time (wall clock: other work on the machine inflates it, so compare runs made on an idle machine)",
-        f"{'':<{width}}{'steps':>7}{'train loop':>13}{'whole process':>16}",
-    ]
+        row = results[run]
+        reference = paper.get(run)
+        kept = _number(row["retained_pct"], _sd(row, "retained_pct"), 1, wide, "%")
+        paper_kept = f"{reference['retained_pct']:.1f}%" if reference else ("100%" if run == "baseline" else "")
+        loop = _number(row["train_loop_s"], _sd(row, "train_loop_s"), 0, wide + 3, " s")
+        speed = _number(row["speedup"], _sd(row, "speedup"), 2, wide + 2, "x")
+        paper_speed = f"{reference['speedup']:.2f}x" if reference else ("1.00x" if run == "baseline" else "")
+        lines.append(
+            f"{row['label']:<{label_width}}{_accuracy_cells(row, categories, width)}{kept}{paper_kept:>8}"
+            f"{loop}{speed}{paper_speed:>8}"
+        )
+    lines += ["", "controls (a model that ignores the image scores about the same as with shuffled images)"]
+    chance = {"per_type": results["chance"]["per_type"], "overall": results["chance"]["overall"]}
+    lines.append(f"{'chance (uniform guess per type)':<{label_width}}{_accuracy_cells(chance, categories, width)}")
     for run in runs:
-        steps = f"{run.steps}" if run.steps is not None else "?"
-        loop = f"{run.loop_seconds:.1f} s" if run.loop_seconds is not None else "?"
-        wall = f"{run.wall_seconds:.1f} s" if run.wall_seconds is not None else "?"
-        lines.append(f"{run.label:<{width}}{steps:>7}{loop:>13}{wall:>16}")
-    reference = runs[0]
-    for run in runs[1:]:
-        ratios = []
-        if reference.loop_seconds and run.loop_seconds:
-            ratios.append(f"{reference.loop_seconds / run.loop_seconds:.2f}x (train loop)")
-        if reference.wall_seconds and run.wall_seconds:
-            ratios.append(f"{reference.wall_seconds / run.wall_seconds:.2f}x (whole process)")
-        if ratios:
-            lines.append(f"speed-up of {_short(run.label)} over {_short(reference.label)}: {', '.join(ratios)}")
-    return lines
-
-
-def format_report(runs: Sequence[Run]) -> str:
-    """The table as text (see the module docstring)."""
-    return "\n".join(_accuracy_lines(runs) + _time_lines(runs))
-
-
-def load_runs(pairs: Sequence[tuple[str, str]], walls: Sequence[tuple[str, str]]) -> list[Run]:
-    """Read each results file and its checkpoint's trainer state; `walls` are matched to runs by label."""
-    wall = {label: float(seconds) for label, seconds in walls}
-    unknown = sorted(set(wall) - {label for label, _ in pairs})
-    if unknown:
-        raise ValueError(f"--wall labels {unknown} match no --run label")
-    runs = []
-    for label, path in pairs:
-        results = json.loads(Path(path).read_text())
-        loop, steps = trainer_times(results["model_path"])
-        runs.append(Run(label, results, loop, steps, wall.get(label)))
-    return runs
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Print the demo's accuracy table from evaluate.py results files.")
-    parser.add_argument("--run", action="append", type=_pair, required=True, metavar="LABEL=RESULTS_JSON")
-    parser.add_argument("--wall", action="append", type=_pair, default=[], metavar="LABEL=SECONDS")
-    parser.add_argument("--out", help="also write the table to this file")
-    args = parser.parse_args(argv)
-    text = format_report(load_runs(args.run, args.wall))
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-
-
-if __name__ == "__main__":
-    main()
+        shuffled = results[run]["shuffled"]
+        name = results[run]["label"].split(":")[0]
+        lines.append(f"{name + ', images shuffled':<{label_width}}{_accuracy_cells(shuffled, categories, width)}")
+    tower = results.get("tower")
+    if tower:
+        lines += [
+            "",
+            f"vision tower (pretrained on shapes, held-out scenes): object colour {tower['object_colour']:.2f}, "
+            f"shape {tower['object_shape']:.2f}, side {tower['object_side']:.2f}; CLS attention on objects "
+            f"{tower['cls_attention_on_objects']:.2f} (objects cover {tower['object_area']:.2f} of the patches); "
+            f"objects keeping a dominant patch at 64: {tower['objects_in_dominant_64']:.2f}",
+        ]
+    targets = results.get("targets", {})
+    if targets:
+        met = ", ".join(f"{name.replace('_', ' ')}: {'yes' if ok else 'NO'}" for name, ok in targets.items())
+        lines += ["", f"targets: {met}"]
+    if results.get("wall_s") is not None:
+        lines.append(
+            f"whole demo: {results['wall_s']:.0f} s wall clock (times are this machine's; other work running at the same "
+            "time inflates them)"
+        )
+    return "\n".join(lines)
