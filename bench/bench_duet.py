@@ -5,7 +5,7 @@ prefill at batch 1 and 8, a training step (forward + backward), decode steps, pe
 training step, and the KV cache, next to the FLOPs-predicted prefill speedup. Each timing is the median of
 ``--repeats`` runs after ``--warmup`` untimed ones; the spread is (max − min) / median.
 
-    python bench/bench_duet.py                                   # CPU defaults: 32 layers x 512 wide (~9 min)
+    python bench/bench_duet.py                                   # CPU defaults: 32 layers x 512 wide (~7 min)
     python bench/bench_duet.py --all                             # and every peer at 192 / 128 / 64 too
     python bench/bench_duet.py --host hf                          # transformers' LlavaForConditionalGeneration
     python bench/bench_duet.py --json out.json --markdown out.md --plot out.png
@@ -40,7 +40,7 @@ PRESETS = (
     "fastv:192", "fastv:128", "fastv:64",
 )  # fmt: skip
 DEFAULT_PRESETS = ("full", "llava-1.5:192", "llava-1.5:128", "llava-1.5:64", "visionzip:64", "pdrop:64", "fastv:64")
-"""Every DUET preset and each peer at the hardest budget: about 9 minutes on 2 idle CPU cores (`--all`: 20)."""
+"""Every DUET preset and each peer at the hardest budget: 7 minutes on 2 idle CPU cores (`--all`: about 12)."""
 PATCHES = 576
 
 
