@@ -15,14 +15,16 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "finetune_duet.sh"
 REDUCED = {
-    "TRAIN_IMAGES": "400",
-    "EVAL_IMAGES": "24",
+    "TRAIN_IMAGES": "1200",
+    "EVAL_IMAGES": "50",
     "TOWER_STEPS": "120",
     "TOWER_SCENES": "256",
     "PRETRAIN_STEPS": "10",
-    "FINETUNE_STEPS": "80",
-    "BATCH_SIZE": "8",
+    "FINETUNE_STEPS": "250",
+    "BATCH_SIZE": "16",
 }
+"""The smallest run whose all-token baseline reads the image: at 150 finetuning steps of 16 it still answered from
+the text prior (0.330 overall, shuffled images 0.330); at 250 it scored 0.465 against 0.340 shuffled."""
 
 
 def _run(tmp: Path, **extra: str) -> subprocess.CompletedProcess:
@@ -58,14 +60,14 @@ def test_results_json_has_the_contract(demo: tuple[Path, subprocess.CompletedPro
         assert list(row["per_type"]) == categories
         assert all(0.0 <= v <= 1.0 for v in [row["overall"], *row["per_type"].values()])
         assert list(row["shuffled"]["per_type"]) == categories
-        assert row["train_loop_s"] > 0 and row["steps"] == 80
+        assert row["train_loop_s"] > 0 and row["steps"] == 250
     assert results["duet"] == results["duet-192"]
     assert results["chance"]["per_type"] == pytest.approx(
         {"colour": 1 / 6, "shape": 1 / 3, "count": 1 / 3, "side": 0.5}
     )
     assert set(results["train_loop_s"]) == {"baseline", "duet", "duet-192", "duet-64"}
     assert results["paper"]["duet-192"]["retained_pct"] == 99.7
-    assert results["questions"] == 4 * 24 and results["wall_s"] > 0
+    assert results["questions"] == 4 * 50 and results["wall_s"] > 0
     assert results["duet-64"]["visual_tokens"]["into_llm"] == 45
 
 
@@ -77,7 +79,7 @@ def test_learning_happened(demo: tuple[Path, subprocess.CompletedProcess]) -> No
     assert tower[-1]["loss"] < 0.5 * tower[0]["loss"]
     for run in results["runs"]:
         losses = [loss for _, loss in seed["runs"][run]["loss"]]
-        assert len(losses) == 8 and losses[-1] < 0.5 * losses[0], run
+        assert len(losses) == 25 and losses[-1] < 0.5 * losses[0], run
     baseline = results["baseline"]
     assert baseline["overall"] > baseline["shuffled"]["overall"]
 
@@ -103,7 +105,7 @@ def test_quiet_and_one_bar_per_stage(demo: tuple[Path, subprocess.CompletedProce
         assert noise not in done.stdout + done.stderr, noise
     for bar in ("tower pretraining", "drawing train images", "eval baseline", "eval duet-64, shuffled images"):
         assert bar in done.stderr
-    assert done.stderr.count("80/80") >= 3  # the Trainer's bar for each finetune
+    assert done.stderr.count("250/250") >= 3  # the Trainer's bar for each finetune
 
 
 def test_second_run_reuses_the_tower(demo: tuple[Path, subprocess.CompletedProcess]) -> None:
