@@ -13,7 +13,8 @@ script does — but after the last attempt the item is reported and left out (th
 
 Scores, as the official script computes them: per capability, sum of the item scores / items with that capability
 x 100, per run; the table shows the mean over `--num-runs` runs rounded to `--decimal-places` (1), "total" over all
-items, and the standard deviation of the totals over runs.
+items, and the standard deviation of the totals over runs. A second table gives each capability integration (the
+exact set of capabilities an item needs), as the official script's second table does.
 """
 
 import argparse
@@ -117,6 +118,31 @@ def capability_scores(
     return result
 
 
+def integration_scores(
+    data: Mapping[str, dict], grades: Mapping[str, float], num_runs: int, decimal_places: int = 1
+) -> dict[str, float]:
+    """MM-Vet's second table: the score of each capability *integration* (the exact set of capabilities an item
+    needs), most frequent first, as the official script computes it: each item counts once, under its own set.
+
+    The official script names a set by joining it in Python's set order, which changes from run to run; here the
+    capabilities are joined in the order of the first item that has the set, so the names are stable.
+    """
+    names: dict[frozenset[str], str] = {}
+    counts: Counter[frozenset[str]] = Counter()
+    sums: dict[frozenset[str], list[float]] = {}
+    for qid, item in data.items():
+        key = frozenset(item["capability"])
+        names.setdefault(key, "_".join(dict.fromkeys(item["capability"])))
+        counts[key] += 1
+        runs = sums.setdefault(key, [0.0] * num_runs)
+        for run in range(num_runs):
+            runs[run] += grades[item_id(qid, run)]
+    return {
+        names[key]: round(float((np.array(sums[key]) / count * 100).mean()), decimal_places)
+        for key, count in counts.most_common()
+    }
+
+
 def grade(args: argparse.Namespace, client: JudgeClient | None = None) -> dict[str, float | str]:
     metadata = Path(args.mmvet_path).expanduser() / "mm-vet.json"
     if not metadata.is_file():
@@ -134,6 +160,9 @@ def grade(args: argparse.Namespace, client: JudgeClient | None = None) -> dict[s
     scores = capability_scores(data, grades, args.num_runs, args.decimal_places)
     for name, value in scores.items():
         print(f"{name}: {value}")
+    print("capability integrations:")
+    for name, value in integration_scores(data, grades, args.num_runs, args.decimal_places).items():
+        print(f"  {name}: {value}")
     if args.run_record is not None:
         answers = read_jsonl(args.answers_file)
         record_from_answers(args, "mmvet", float(scores["total"]), scores, answers, args.answers_file)

@@ -177,7 +177,10 @@ def test_mmvet_grading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     )
     # ocr: (0.5 + 1.0) / 2 → 75.0; math: 0.5 / 1 → 50.0; rec and know: 0.0; total: 1.5 / 3 → 50.0
     assert scores == {"ocr": 75.0, "math": 50.0, "rec": 0.0, "know": 0.0, "total": 50.0, "std": 0.0, "runs": "[50.0]"}
-    assert "total: 50.0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "total: 50.0" in out
+    # integrations, each item under its own capability set: math_ocr 0.5 → 50.0, ocr 1.0 → 100.0, rec_know 0.0
+    assert out.endswith("capability integrations:\n  math_ocr: 50.0\n  ocr: 100.0\n  rec_know: 0.0\n")
 
 
 def test_mmvet_missing_answer_and_missing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
