@@ -40,7 +40,7 @@ PRESETS = (
     "fastv:192", "fastv:128", "fastv:64",
 )  # fmt: skip
 DEFAULT_PRESETS = ("full", "llava-1.5:192", "llava-1.5:128", "llava-1.5:64", "visionzip:64", "pdrop:64", "fastv:64")
-"""Every DUET preset and each peer at the hardest budget: 7 minutes on 2 idle CPU cores (`--all`: about 12)."""
+"""Every DUET preset and each peer at the hardest budget: 7 minutes on 2 idle CPU cores (`--all`: 12)."""
 PATCHES = 576
 
 
