@@ -42,12 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from transformers import CLIPImageProcessor, CLIPVisionModel
+from transformers import CLIPImageProcessorPil, CLIPVisionModel
 
 from llava.demo import scenes as scene_lib
 from llava.demo.cache import cached_folder
 from llava.demo.presets import DEMO_PRESETS
 from llava.demo.scenes import COLOURS, MAX_SHAPES, SHAPES, Scene, render_object_mask, render_scene, sample_scene
+from llava.model.multimodal_encoder.tower_loading import load_image_processor
 
 FORMAT_VERSION = 1
 """Bumped whenever the objective or the saved layout changes, so stale cached towers are not reused."""
@@ -150,7 +151,7 @@ def pixel_statistics(pixels: torch.Tensor, sample: int = 256) -> tuple[list[floa
     return values.mean((0, 2, 3)).tolist(), values.std((0, 2, 3)).tolist()
 
 
-def normalise(pixels: torch.Tensor, processor: CLIPImageProcessor) -> torch.Tensor:
+def normalise(pixels: torch.Tensor, processor: CLIPImageProcessorPil) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> CLIP-normalised floats: what the image processor produces for these square images."""
     std = torch.tensor(processor.image_std).view(1, 3, 1, 1)
     scale = 1.0 / (255.0 * std)
@@ -287,7 +288,7 @@ def identity(config: dict, recipe: TowerRecipe) -> dict:
 def train(base: Path, recipe: TowerRecipe, out: Path, select_layer: int = -2) -> dict:
     """Train the tower in `base` (a CLIP folder) by `recipe` and save it to `out`; returns the training record."""
     torch.manual_seed(recipe.seed)
-    processor = CLIPImageProcessor.from_pretrained(base)
+    processor = load_image_processor(base)
     model = CLIPVisionModel.from_pretrained(base, attn_implementation="sdpa")
     entry = select_layer_entry(model, select_layer)
     size, patch = model.config.image_size, model.config.patch_size
